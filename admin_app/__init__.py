@@ -1,0 +1,80 @@
+"""Application factory of 一部一站 合署办公管理平台."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, request, session
+
+from .config import CONFIGS, INSTANCE_DIR
+
+
+def create_app(config_override: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    env = os.environ.get("APP_ENV", "production")
+    app.config.from_object(CONFIGS.get(env, CONFIGS["production"]))
+    if config_override:
+        app.config.update(config_override)
+    if not app.config.get("SECRET_KEY"):
+        if app.debug or app.testing:
+            app.config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
+        else:
+            raise RuntimeError("SECRET_KEY is not set; export SECRET_KEY before starting the server")
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+
+    from .extensions import babel, csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    from flask_babel import get_locale
+
+    app.jinja_env.globals["get_locale"] = get_locale
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    from . import auth, cli, security
+
+    app.register_blueprint(auth.bp)
+    security.init_app(app)
+    cli.init_app(app)
+
+    import views
+
+    app.register_blueprint(views.bp)
+    views.init_admin(app, db)
+    _register_optional(app)
+
+    @app.route("/")
+    def root():
+        from flask import redirect, url_for
+
+        return redirect(url_for("admin.index"))
+
+    return app
+
+
+def _register_optional(app: Flask) -> None:
+    """Feature blueprints (printing, duties) register themselves here when present."""
+    try:
+        import printables
+    except ImportError:  # pragma: no cover - printables is part of the layout
+        return
+    init = getattr(printables, "init_app", None)
+    if init is not None:
+        init(app)
+
+
+def select_locale() -> str:
+    from flask import current_app
+
+    wanted = request.args.get("lang")
+    if wanted in current_app.config["LANGUAGES"]:
+        session["lang"] = wanted
+    lang = session.get("lang")
+    if lang in current_app.config["LANGUAGES"]:
+        return lang
+    return current_app.config["BABEL_DEFAULT_LOCALE"]

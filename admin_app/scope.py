@@ -1,0 +1,284 @@
+"""The one scope helper: which rows a user may see or change, and which actions a role has.
+
+Every data path (lists, counts, get-by-id, forms, drop-downs, ajax lookups, filters, exports,
+actions, prints, dashboard, CLI) asks this module; nothing else decides access.
+
+A model declares how its rows reach a region with ``__scope__``:
+
+* ``"region_id"`` – a column on the row;
+* ``"person.region_id"`` – through a many-to-one relationship (any depth);
+* ``"grants.region_id"`` – through a one-to-many relationship (any row matches);
+* ``"self"`` – the row is a region;
+* ``None`` – a city-wide table: everyone in the city reads it, only a global grant may change it.
+
+``__scope_null_is_global__ = True`` makes rows with an empty region city-wide in the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import abort, g
+from flask_login import current_user
+from sqlalchemy import false, or_, select, true
+from sqlalchemy.orm import RelationshipProperty
+from sqlalchemy.sql.elements import ColumnElement
+
+from models import Region, User
+from models.enums import ROLE_RANK, Role
+
+VIEW, CREATE, EDIT, DELETE, EXPORT, PRINT, SENSITIVE = (
+    "view", "create", "edit", "delete", "export", "print", "sensitive")
+ACTIONS = (VIEW, CREATE, EDIT, DELETE, EXPORT, PRINT, SENSITIVE)
+ACTION_LABELS = {VIEW: "查看", CREATE: "新建", EDIT: "编辑", DELETE: "删除", EXPORT: "导出",
+                 PRINT: "打印", SENSITIVE: "查看敏感信息"}
+WRITE_ACTIONS = frozenset({CREATE, EDIT, DELETE})
+
+_ALL = frozenset(ACTIONS)
+_READ = frozenset({VIEW, PRINT})
+_TOWNSHIP_DATA = ("Person", "VeteranProfile", "MilitiaMembership", "Qualification", "Post", "Appointment",
+                  "Room", "ServiceWindow", "Duty", "DutyAdjustment", "AnnualPlan", "PlanItem",
+                  "ServiceRecord")
+_CITY_DATA = ("Region", "DutyTemplateEntry")
+_ADMIN_DATA = ("User", "Grant", "AuditLog")
+
+
+def default_rights() -> dict[str, dict[str, frozenset[str]]]:
+    """Role → model name → actions, before any change made in the rights screen."""
+    rights: dict[str, dict[str, frozenset[str]]] = {r.value: {} for r in Role}
+    for name in _TOWNSHIP_DATA + _CITY_DATA + _ADMIN_DATA:
+        rights[Role.CITY_ADMIN.value][name] = _ALL
+        rights[Role.VIEWER.value][name] = _READ if name not in _ADMIN_DATA else frozenset()
+    for name in _TOWNSHIP_DATA:
+        rights[Role.COUNTY_ADMIN.value][name] = _ALL
+        rights[Role.CLERK.value][name] = _ALL
+    for name in _CITY_DATA:
+        rights[Role.COUNTY_ADMIN.value][name] = _READ | {EXPORT}
+        rights[Role.CLERK.value][name] = _READ
+    rights[Role.COUNTY_ADMIN.value]["User"] = _ALL
+    rights[Role.COUNTY_ADMIN.value]["Grant"] = _ALL
+    rights[Role.COUNTY_ADMIN.value]["AuditLog"] = _READ
+    rights[Role.CLERK.value]["AuditLog"] = _READ
+    return rights
+
+
+def rights_table() -> dict[str, dict[str, frozenset[str]]]:
+    """The rights in force; a hook for the editable matrix (overrides are merged here)."""
+    loader = _rights_loader
+    if loader is not None:
+        return loader()
+    return default_rights()
+
+
+_rights_loader = None
+
+
+def set_rights_loader(loader) -> None:
+    """Install the function that returns the rights in force (e.g. read from the database)."""
+    global _rights_loader
+    _rights_loader = loader
+
+
+@dataclass(frozen=True)
+class GrantView:
+    role: str
+    path: str
+    region_id: int
+    is_root: bool
+
+
+@dataclass
+class Scope:
+    """The regions and roles of one user."""
+
+    grants: list[GrantView] = field(default_factory=list)
+    user_id: int | None = None
+
+    @classmethod
+    def for_user(cls, user: User | None) -> Scope:
+        if user is None or not getattr(user, "is_authenticated", False) or not user.active:
+            return cls()
+        grants = [GrantView(gr.role, gr.region.path, gr.region_id, gr.region.parent_id is None)
+                  for gr in user.grants if gr.region is not None]
+        return cls(grants=grants, user_id=user.id)
+
+    # -- rights -------------------------------------------------------------------------------------
+    def _grants_allowing(self, model_name: str, action: str) -> list[GrantView]:
+        table = rights_table()
+        return [gr for gr in self.grants if action in table.get(gr.role, {}).get(model_name, ())]
+
+    def can(self, model: type | str, action: str) -> bool:
+        """May the user do ``action`` on ``model`` somewhere in their scope?"""
+        name = model if isinstance(model, str) else model.__name__
+        return bool(self._grants_allowing(name, action))
+
+    @property
+    def is_global(self) -> bool:
+        return any(gr.is_root for gr in self.grants)
+
+    @property
+    def highest_role(self) -> str | None:
+        if not self.grants:
+            return None
+        return max((gr.role for gr in self.grants), key=lambda r: ROLE_RANK[Role(r)])
+
+    # -- regions ------------------------------------------------------------------------------------
+    def _paths(self, model_name: str, action: str) -> tuple[bool, list[str]]:
+        grants = self._grants_allowing(model_name, action)
+        if any(gr.is_root for gr in grants):
+            return True, []
+        return False, sorted({gr.path for gr in grants})
+
+    def region_ids(self, action: str = VIEW, model_name: str = "Region"):
+        """A SELECT of region ids inside the scope for ``action``; None means every region."""
+        everything, paths = self._paths(model_name, action)
+        if everything:
+            return None
+        if not paths:
+            return select(Region.id).where(false())
+        return select(Region.id).where(or_(*[Region.path.like(p + "%") for p in paths]))
+
+    def covers_path(self, path: str | None, action: str = VIEW, model_name: str = "Region") -> bool:
+        everything, paths = self._paths(model_name, action)
+        if everything:
+            return True
+        return path is not None and any(path.startswith(p) for p in paths)
+
+    # -- rows ---------------------------------------------------------------------------------------
+    def condition(self, model: type, action: str = VIEW) -> ColumnElement[bool]:
+        """A WHERE clause limiting ``model`` to rows the user may ``action``."""
+        name = model.__name__
+        if not self.can(name, action):
+            return false()
+        spec = getattr(model, "__scope__", None)
+        if spec is None:
+            if action in (VIEW, PRINT, EXPORT) or self._paths(name, action)[0]:
+                return true()
+            return false()
+        if spec == "self":
+            everything, paths = self._paths(name, action)
+            if everything:
+                return true()
+            return or_(*[model.path.like(p + "%") for p in paths])
+        ids = self.region_ids(action, name)
+        if ids is None:
+            return true()
+        null_global = getattr(model, "__scope_null_is_global__", False) and action in (VIEW, PRINT, EXPORT)
+        return _path_condition(model, spec.split("."), ids, null_global)
+
+    def filter(self, query, model: type, action: str = VIEW):
+        """Apply the scope to a Query or Select."""
+        cond = self.condition(model, action)
+        if cond is true():
+            return query
+        return query.where(cond) if hasattr(query, "where") else query.filter(cond)
+
+    def allows(self, obj, action: str) -> bool:
+        """May the user ``action`` this (possibly unsaved) object? Checks its values, not the database."""
+        model = type(obj)
+        name = model.__name__
+        if not self.can(name, action):
+            return False
+        spec = getattr(model, "__scope__", None)
+        everything, paths = self._paths(name, action)
+        if everything:
+            return True
+        if spec is None:
+            return action in (VIEW, PRINT, EXPORT)
+        if spec == "self":
+            path = obj.path or (obj.compute_path() if obj.code else None)
+            return path is not None and any(path.startswith(p) for p in paths)
+        regions = _regions_of(obj, spec.split("."))
+        if not regions:
+            return False
+        for region in regions:
+            if region is None:
+                if getattr(model, "__scope_null_is_global__", False) and action in (VIEW, PRINT, EXPORT):
+                    continue
+                return False
+            if not any(region.path.startswith(p) for p in paths):
+                return False
+        return True
+
+
+def _path_condition(model, parts: list[str], ids, null_global: bool) -> ColumnElement[bool]:
+    attr = getattr(model, parts[0])
+    if len(parts) == 1:
+        cond = attr.in_(ids)
+        return or_(attr.is_(None), cond) if null_global else cond
+    prop = attr.property
+    assert isinstance(prop, RelationshipProperty)
+    target = prop.mapper.class_
+    inner = _path_condition(target, parts[1:], ids, null_global)
+    if prop.uselist:
+        return attr.any(inner)
+    (local_col,) = prop.local_columns
+    (remote_col,) = [r for (loc, r) in prop.local_remote_pairs]
+    return local_col.in_(select(remote_col).where(inner))
+
+
+def _regions_of(obj, parts: list[str]) -> list:
+    """The Region objects an instance reaches through a scope path (unsaved objects included)."""
+    from admin_app.extensions import db  # local: avoid an import cycle at start-up
+
+    if obj is None:
+        return [None]
+    head = parts[0]
+    if len(parts) == 1:
+        rel_name = head[:-3] if head.endswith("_id") else head
+        region = getattr(obj, rel_name, None) if hasattr(type(obj), rel_name) else None
+        if not isinstance(region, Region):
+            value = getattr(obj, head, None)
+            region = db.session.get(Region, value) if value is not None else None
+        return [region]
+    value = getattr(obj, head)
+    if isinstance(value, list | tuple | set) or hasattr(value, "__iter__") and not hasattr(value, "__table__"):
+        out = []
+        for item in value:
+            out.extend(_regions_of(item, parts[1:]))
+        return out
+    if value is None:
+        prop = getattr(type(obj), head).property
+        (local_col,) = prop.local_columns
+        fk_value = getattr(obj, local_col.key, None)
+        value = db.session.get(prop.mapper.class_, fk_value) if fk_value is not None else None
+        if value is None:
+            return [None]
+    return _regions_of(value, parts[1:])
+
+
+def current_scope() -> Scope:
+    """The scope of the logged-in user, computed once per request."""
+    scope = g.get("_scope")
+    if scope is None:
+        scope = Scope.for_user(current_user._get_current_object() if current_user else None)
+        g._scope = scope
+    return scope
+
+
+def get_or_404(model, ident, action: str = VIEW):
+    """Load a row the user may ``action`` or answer 404 (never 403: existence is not revealed)."""
+    from admin_app.extensions import db
+
+    try:
+        ident = int(ident)
+    except (TypeError, ValueError):
+        abort(404)
+    stmt = current_scope().filter(select(model).where(model.id == ident), model, action)
+    obj = db.session.scalars(stmt).first()
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def regions_in_scope(action: str = VIEW, levels: tuple[str, ...] | None = None, model_name: str = "Region"):
+    """Regions the user may use for ``action`` (for drop-downs), ordered by code."""
+    from admin_app.extensions import db
+
+    stmt = select(Region).order_by(Region.code)
+    ids = current_scope().region_ids(action, model_name)
+    if ids is not None:
+        stmt = stmt.where(Region.id.in_(ids))
+    if levels:
+        stmt = stmt.where(Region.level.in_(levels))
+    return db.session.scalars(stmt).all()

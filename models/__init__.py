@@ -1,0 +1,23 @@
+"""The one schema of the merged office. Import models from here."""
+
+from .accounts import MIN_PASSWORD_LENGTH, AuditLog, Grant, User
+from .base import Base, LabeledEnum, TimestampMixin
+from .duties import Duty, DutyAdjustment, DutyTemplateEntry
+from .enums import *  # noqa: F403
+from .org import Appointment, Post, Room, ServiceWindow
+from .people import MilitiaMembership, Person, Qualification, VeteranProfile, name_pinyin
+from .plans import AnnualPlan, PlanItem
+from .region import Region
+from .services import ServiceRecord
+
+__all__ = [
+    "MIN_PASSWORD_LENGTH", "Appointment", "AnnualPlan", "AuditLog", "Base", "Duty", "DutyAdjustment",
+    "DutyTemplateEntry", "Grant", "LabeledEnum", "MilitiaMembership", "Person", "PlanItem", "Post",
+    "Qualification", "Region", "Room", "ServiceRecord", "ServiceWindow", "TimestampMixin", "User",
+    "VeteranProfile", "name_pinyin",
+]
+
+
+def scoped_models() -> list[type[Base]]:
+    """Every mapped class, in a stable order (used by the view factory and the access tests)."""
+    return sorted((m.class_ for m in Base.registry.mappers), key=lambda c: c.__tablename__)

@@ -1,0 +1,115 @@
+"""Duties (职责): the city-wide template and per-township adjustments.
+
+``effective_duties`` (in ``models/duty_logic.py``) merges the two; it is the one place that rule lives.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, TimestampMixin, enum_check, enum_column, utcnow
+from .enums import AdjustmentAction, DutyCategory
+from .org import Post
+from .region import Region
+
+
+class Duty(TimestampMixin, Base):
+    """A duty; ``region`` is empty for city-wide duties and set for a township's local duty."""
+
+    __tablename__ = "duty"
+    __table_args__ = (enum_check("category", DutyCategory),)
+    __scope__ = "region_id"
+    __scope_null_is_global__ = True
+    __admin__ = {
+        "name": "职责", "category": "职责与计划", "order": 10,
+        "list": ["name", "category", "region", "description"],
+        "search": ["name", "description"],
+        "filters": ["category", "region"],
+        "form": ["name", "category", "region", "description"],
+        "sort": "id",
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), nullable=False, info={"label": "职责名称"})
+    category: Mapped[str] = enum_column(DutyCategory, "职责类别")
+    description: Mapped[str | None] = mapped_column(Text, info={"label": "说明"})
+    region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"), index=True,
+                                                  info={"label": "适用乡镇",
+                                                        "description": "留空为全市通用职责"})
+
+    region: Mapped[Region | None] = relationship(info={"label": "适用乡镇"})
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DutyTemplateEntry(TimestampMixin, Base):
+    """One line of the city-wide duty template: post title → duty, in order."""
+
+    __tablename__ = "duty_template_entry"
+    __scope__ = None
+    __admin__ = {
+        "name": "职责模板", "category": "职责与计划", "order": 20,
+        "list": ["post_title", "duty", "sort_order", "wording"],
+        "search": ["post_title"],
+        "filters": ["post_title"],
+        "form": ["post_title", "duty", "wording", "sort_order"],
+        "sort": "sort_order",
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_title: Mapped[str] = mapped_column(String(60), nullable=False, index=True,
+                                            info={"label": "岗位名称"})
+    duty_id: Mapped[int] = mapped_column(ForeignKey("duty.id"), nullable=False, index=True,
+                                         info={"label": "职责"})
+    wording: Mapped[str | None] = mapped_column(Text, info={"label": "表述",
+                                                           "description": "留空则用职责名称"})
+    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0, info={"label": "排序"})
+
+    duty: Mapped[Duty] = relationship(info={"label": "职责"})
+
+    def __str__(self) -> str:
+        return f"{self.post_title} · {self.duty.name if self.duty else ''}"
+
+
+class DutyAdjustment(TimestampMixin, Base):
+    """A township's change to the template (职责调整): add, remove, move or reword one duty."""
+
+    __tablename__ = "duty_adjustment"
+    __table_args__ = (enum_check("action", AdjustmentAction),)
+    __scope__ = "township_id"
+    __admin__ = {
+        "name": "职责调整", "category": "职责与计划", "order": 30,
+        "list": ["township", "action", "duty", "target_post", "new_wording", "reason", "author", "made_at"],
+        "search": ["reason", "new_wording"],
+        "filters": ["township", "action"],
+        "form": ["township", "action", "duty", "target_post", "new_wording", "reason"],
+        "sort": "id",
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
+                                             info={"label": "乡镇/街道"})
+    action: Mapped[str] = enum_column(AdjustmentAction, "调整方式")
+    duty_id: Mapped[int] = mapped_column(ForeignKey("duty.id"), nullable=False, index=True,
+                                         info={"label": "职责"})
+    target_post_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"),
+                                                       info={"label": "目标岗位",
+                                                             "description": "新增或调整岗位时填写"})
+    new_wording: Mapped[str | None] = mapped_column(Text, info={"label": "新表述"})
+    reason: Mapped[str] = mapped_column(Text, nullable=False, info={"label": "调整理由"})
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"),
+                                                  info={"label": "调整人"})
+    made_at: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
+                                                       info={"label": "调整时间"})
+
+    township: Mapped[Region] = relationship(info={"label": "乡镇/街道"})
+    duty: Mapped[Duty] = relationship(info={"label": "职责"})
+    target_post: Mapped[Post | None] = relationship(info={"label": "目标岗位"})
+    author = relationship("User", info={"label": "调整人"})
+
+    def __str__(self) -> str:
+        return f"{AdjustmentAction.label_of(self.action)} {self.duty.name if self.duty else ''}"

@@ -1,0 +1,75 @@
+"""公民身份号码 checks: checksum and birth date are hard rules; the area code only warns."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
+
+
+class IdNumberError(ValueError):
+    """Raised with a Chinese message a clerk can act on."""
+
+
+@dataclass
+class IdNumber:
+    number: str
+    birth_date: datetime.date
+    gender: str  # "male" / "female"
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_id_number(value: str, today: datetime.date | None = None) -> IdNumber:
+    """Normalise and check an 18-character ID number.
+
+    Accepts a lowercase ``x``; returns it upper-cased. Rejects a bad length, bad characters,
+    a bad check character or an impossible or future birth date. An area code that does not
+    exist (or did not exist in the birth year, such as 431302 for 1990) is only a warning:
+    stdnum's full ``validate()`` would refuse real numbers.
+    """
+    number = ric.compact(value or "").upper()
+    if len(number) != 18:
+        raise IdNumberError("公民身份号码应为 18 位")
+    if not number[:17].isdigit() or not (number[17].isdigit() or number[17] == "X"):
+        raise IdNumberError("公民身份号码只能由数字组成,最后一位可为 X")
+    try:
+        birth = ric.get_birth_date(number)
+    except StdnumError:
+        raise IdNumberError("公民身份号码中的出生日期无效") from None
+    today = today or datetime.date.today()
+    if birth > today or birth.year < 1900:
+        raise IdNumberError("公民身份号码中的出生日期无效")
+    if ric.calc_check_digit(number) != number[17]:
+        raise IdNumberError("公民身份号码校验位错误,请核对")
+    warnings = []
+    try:
+        ric.validate(number)
+    except StdnumError:
+        warnings.append("行政区划代码未知或已撤销(如老号码 4325xx),已按校验位和出生日期接受")
+    gender = "male" if int(number[16]) % 2 == 1 else "female"
+    return IdNumber(number=number, birth_date=birth, gender=gender, warnings=warnings)
+
+
+def mask_id_number(number: str | None) -> str:
+    """``431302199001010018`` → ``431302********0018``."""
+    if not number:
+        return ""
+    if len(number) <= 10:
+        return "*" * len(number)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+def mask_phone(phone: str | None) -> str:
+    if not phone:
+        return ""
+    if len(phone) < 7:
+        return "*" * len(phone)
+    return phone[:3] + "****" + phone[-4:]
+
+
+def mask_text(text: str | None) -> str:
+    if not text:
+        return ""
+    return text[:3] + "****" if len(text) > 3 else "****"
