@@ -21,6 +21,7 @@ from .enums import (
     QualificationKind,
     Service,
 )
+from .idnumber import IdNumberError, parse_id_number
 from .region import Region
 
 
@@ -81,6 +82,20 @@ class Person(TimestampMixin, Base):
 
     def __str__(self) -> str:
         return self.name
+
+    def check(self) -> dict[str, str]:
+        """Normalise the ID number and derive birth date and gender from it; field → message."""
+        if not self.id_number:
+            self.id_number = None
+            return {}
+        try:
+            parsed = parse_id_number(self.id_number)
+        except IdNumberError as exc:
+            return {"id_number": str(exc)}
+        self.id_number = parsed.number
+        self.birth_date = parsed.birth_date
+        self.gender = parsed.gender
+        return {}
 
 
 @event.listens_for(Person.name, "set", retval=False)

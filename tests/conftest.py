@@ -1,0 +1,136 @@
+"""Shared fixtures: one app per test session, an emptied database per test, a small two-county world.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL is set.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import func, select, text
+
+from admin_app import create_app
+from admin_app.extensions import db as _db
+from models import Base, Grant, Region, User
+
+PASSWORD = "yibuyizhan-demo"  # noqa: S105
+
+
+@pytest.fixture(scope="session")
+def app():
+    url = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+    from admin_app.config import normalise_database_url
+
+    app = create_app({
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(url),
+        "WTF_CSRF_ENABLED": False,
+        "SERVER_NAME": "localhost",
+    })
+    with app.app_context():
+        _db.drop_all()
+        _db.create_all()
+        yield app
+        _db.session.remove()
+        _db.drop_all()
+
+
+@pytest.fixture()
+def db(app):
+    """The database, emptied after each test."""
+    yield _db
+    _db.session.rollback()
+    _db.session.remove()
+    if _db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with _db.engine.begin() as conn:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        with _db.engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(table.delete())
+    from flask import g
+
+    g.pop("_scope", None)
+
+
+@pytest.fixture()
+def client(app, db):
+    with app.test_client() as c:
+        yield c
+
+
+def make_region(code: str, name: str, level: str, parent: Region | None = None) -> Region:
+    region = Region(code=code, name=name, level=level, parent=parent)
+    region.path = region.compute_path()
+    _db.session.add(region)
+    _db.session.flush()
+    return region
+
+
+def make_user(username: str, role: str, region: Region, password: str = PASSWORD) -> User:
+    user = User(username=username, display_name=username)
+    user.set_password(password)
+    _db.session.add(user)
+    _db.session.flush()
+    _db.session.add(Grant(user=user, role=role, region=region))
+    _db.session.flush()
+    return user
+
+
+@dataclass
+class World:
+    """娄底市 with 娄星区 (杉山镇, 大科街道) and 新化县 (田坪镇), and the demo roles."""
+
+    city: Region
+    louxing: Region
+    xinhua: Region
+    shanshan: Region
+    dake: Region
+    tianping: Region
+    village: Region
+    users: dict[str, User] = field(default_factory=dict)
+
+
+@pytest.fixture()
+def world(db) -> World:
+    city = make_region("431300000000", "娄底市", "city")
+    louxing = make_region("431302000000", "娄星区", "county", city)
+    xinhua = make_region("431322000000", "新化县", "county", city)
+    shanshan = make_region("431302100000", "杉山镇", "township", louxing)
+    dake = make_region("431302005000", "大科街道", "township", louxing)
+    tianping = make_region("431322116000", "田坪镇", "township", xinhua)
+    village = make_region("431302100201", "杉山村", "village", shanshan)
+    w = World(city, louxing, xinhua, shanshan, dake, tianping, village)
+    w.users = {
+        "city": make_user("city", "city_admin", city),
+        "louxing": make_user("louxing", "county_admin", louxing),
+        "shanshan": make_user("shanshan", "clerk", shanshan),
+        "dake": make_user("dake", "clerk", dake),
+        "tianping": make_user("tianping", "clerk", tianping),
+        "viewer": make_user("viewer", "viewer", city),
+    }
+    _db.session.commit()
+    return w
+
+
+@pytest.fixture()
+def login(client):
+    """``login("shanshan")`` logs the test client in as that user."""
+
+    def _login(username: str, password: str = PASSWORD):
+        client.get("/logout")
+        rv = client.post("/login", data={"username": username, "password": password})
+        assert rv.status_code == 302, rv.data[:500]
+        from flask import g
+
+        g.pop("_scope", None)
+        return rv
+
+    return _login
+
+
+def count_rows(model) -> int:
+    return _db.session.scalar(select(func.count()).select_from(model))
