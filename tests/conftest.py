@@ -5,10 +5,12 @@ The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL is 
 
 from __future__ import annotations
 
+import contextvars
 import os
 from dataclasses import dataclass, field
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import func, select, text
 
 from admin_app import create_app
@@ -16,6 +18,14 @@ from admin_app.extensions import db as _db
 from models import Base, Grant, Region, User
 
 PASSWORD = "yibuyizhan-demo"  # noqa: S105
+
+
+class IsolatedClient(FlaskClient):
+    """Runs every request in an empty context, so it gets its own app context, ``g`` and DB session
+    exactly as in production, even while the test body holds an app context of its own."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -29,17 +39,25 @@ def app():
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": "localhost",
     })
+    app.test_client_class = IsolatedClient
     with app.app_context():
         _db.drop_all()
         _db.create_all()
-        yield app
+    yield app
+    with app.app_context():
         _db.session.remove()
         _db.drop_all()
 
 
 @pytest.fixture()
 def db(app):
-    """The database, emptied after each test."""
+    """The database inside an app context for the test body, emptied after each test.
+
+    Requests made by ``client`` use their own session: call ``db.session.expire_all()`` before
+    reading attributes of objects loaded before a request.
+    """
+    ctx = app.app_context()
+    ctx.push()
     yield _db
     _db.session.rollback()
     _db.session.remove()
@@ -51,15 +69,12 @@ def db(app):
         with _db.engine.begin() as conn:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(table.delete())
-    from flask import g
-
-    g.pop("_scope", None)
+    ctx.pop()
 
 
 @pytest.fixture()
 def client(app, db):
-    with app.test_client() as c:
-        yield c
+    return app.test_client()
 
 
 def make_region(code: str, name: str, level: str, parent: Region | None = None) -> Region:
@@ -124,9 +139,6 @@ def login(client):
         client.get("/logout")
         rv = client.post("/login", data={"username": username, "password": password})
         assert rv.status_code == 302, rv.data[:500]
-        from flask import g
-
-        g.pop("_scope", None)
         return rv
 
     return _login
