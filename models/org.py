@@ -33,7 +33,7 @@ class Post(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
-                                           info={"label": "所属乡镇/村"})
+                                           info={"label": "所属乡镇/村", "levels": ("township", "village")})
     title: Mapped[str] = mapped_column(String(60), nullable=False, info={"label": "岗位名称"})
     side: Mapped[str] = enum_column(PostSide, "所属")
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"), index=True,
@@ -44,7 +44,7 @@ class Post(TimestampMixin, Base):
         QualificationKind, "任职资格要求", nullable=True,
         description="设置后,无有效资格的人员不能任此岗位")
 
-    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村"})
+    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村", "levels": ("township", "village")})
     parent: Mapped[Post | None] = relationship(remote_side=[id], back_populates="children",
                                                info={"label": "上级岗位(分管)"})
     children: Mapped[list[Post]] = relationship(back_populates="parent")
@@ -131,13 +131,13 @@ class Room(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
-                                           info={"label": "所属乡镇/村"})
+                                           info={"label": "所属乡镇/村", "levels": ("township", "village")})
     kind: Mapped[str] = enum_column(RoomKind, "类别")
     name: Mapped[str] = mapped_column(String(60), nullable=False, info={"label": "名称"})
     area: Mapped[float | None] = mapped_column(Numeric(8, 1), info={"label": "面积(㎡)"})
     shared: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, info={"label": "部站共用"})
 
-    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村"})
+    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村", "levels": ("township", "village")})
 
     def __str__(self) -> str:
         return self.name
@@ -157,11 +157,11 @@ class ServiceWindow(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
-                                           info={"label": "所属乡镇/村"})
+                                           info={"label": "所属乡镇/村", "levels": ("township", "village")})
     name: Mapped[str] = mapped_column(String(60), nullable=False, info={"label": "窗口名称"})
     services: Mapped[str | None] = mapped_column(Text, info={"label": "办理事项"})
 
-    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村"})
+    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村", "levels": ("township", "village")})
 
     def __str__(self) -> str:
         return self.name

@@ -69,10 +69,10 @@ class Person(TimestampMixin, Base):
     education: Mapped[str | None] = enum_column(Education, "学历", nullable=True)
     address: Mapped[str | None] = mapped_column(String(200), info={"label": "户籍地址"})
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
-                                           info={"label": "所属乡镇/村"})
+                                           info={"label": "所属乡镇/村", "levels": ("township", "village")})
     notes: Mapped[str | None] = mapped_column(Text, info={"label": "备注"})
 
-    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村"})
+    region: Mapped[Region] = relationship(info={"label": "所属乡镇/村", "levels": ("township", "village")})
     veteran_profile: Mapped[VeteranProfile | None] = relationship(
         back_populates="person", uselist=False, cascade="all, delete-orphan")
     militia_memberships: Mapped[list[MilitiaMembership]] = relationship(

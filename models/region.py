@@ -11,6 +11,7 @@ from .base import Base, TimestampMixin, enum_check, enum_column
 from .enums import RegionLevel
 
 CODE_RE = re.compile(r"^\d{12}$")
+LEVEL_ORDER = [lv.value for lv in RegionLevel]
 
 
 class Region(TimestampMixin, Base):
@@ -51,6 +52,31 @@ class Region(TimestampMixin, Base):
 
     def compute_path(self) -> str:
         return (self.parent.path if self.parent is not None else "") + self.code + "/"
+
+    def check(self) -> dict[str, str]:
+        """Code format, level below the parent's, and the materialised path (descendants follow)."""
+        if not valid_region_code(self.code):
+            return {"code": "区划代码应为 12 位数字"}
+        if self.parent is not None:
+            if self.parent is self or (self.path and self.parent.path.startswith(self.path)):
+                return {"parent": "上级区划不能是自身或其下级"}
+            if LEVEL_ORDER.index(self.level) <= LEVEL_ORDER.index(self.parent.level):
+                return {"level": "级别必须低于上级区划的级别"}
+        old, new = self.path, self.compute_path()
+        if old and old != new:
+            self.move_descendants(old, new)
+        self.path = new
+        return {}
+
+    def move_descendants(self, old: str, new: str) -> None:
+        from sqlalchemy import func, update
+        from sqlalchemy.orm import object_session
+
+        session = object_session(self)
+        if session is not None and self.id is not None:
+            session.execute(update(Region).where(Region.path.like(old + "%"), Region.id != self.id)
+                            .values(path=new + func.substr(Region.path, len(old) + 1))
+                            .execution_options(synchronize_session=False))
 
     @property
     def is_township(self) -> bool:
