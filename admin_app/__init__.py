@@ -26,6 +26,10 @@ def create_app(config_override: dict | None = None) -> Flask:
     from .extensions import babel, csrf, db, login_manager, migrate
 
     db.init_app(app)
+    with app.app_context():
+        from .extensions import enforce_sqlite_foreign_keys
+
+        enforce_sqlite_foreign_keys(db.engine)
     migrate.init_app(app, db, directory=str(INSTANCE_DIR.parent / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -69,8 +73,10 @@ def _register_optional(app: Flask) -> None:
 
 
 def select_locale() -> str:
-    from flask import current_app
+    from flask import current_app, has_request_context
 
+    if not has_request_context():  # CLI commands and background work use the default locale
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     wanted = request.args.get("lang")
     if wanted in current_app.config["LANGUAGES"]:
         session["lang"] = wanted

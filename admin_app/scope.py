@@ -16,9 +16,10 @@ A model declares how its rows reach a region with ``__scope__``:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
-from flask import abort, g
+from flask import abort, g, has_app_context
 from flask_login import current_user
 from sqlalchemy import false, or_, select, true
 from sqlalchemy.orm import RelationshipProperty
@@ -38,21 +39,37 @@ _ALL = frozenset(ACTIONS)
 _READ = frozenset({VIEW, PRINT})
 _TOWNSHIP_DATA = ("Person", "VeteranProfile", "MilitiaMembership", "Qualification", "Post", "Appointment",
                   "Room", "ServiceWindow", "Duty", "DutyAdjustment", "AnnualPlan", "PlanItem",
-                  "ServiceRecord")
-_CITY_DATA = ("Region", "DutyTemplateEntry")
+                  "ServiceRecord", "PrintSettings")
+_CITY_DATA = ("Region", "DutyTemplateEntry", "PlanTemplateItem")
 _ADMIN_DATA = ("User", "Grant", "AuditLog")
+
+
+@functools.cache
+def _model_groups() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Township data, city data and administration models; models added later fall in by their scope."""
+    from models import scoped_models
+
+    township, city, admin = list(_TOWNSHIP_DATA), list(_CITY_DATA), list(_ADMIN_DATA)
+    for model in scoped_models():
+        name = model.__name__
+        if not hasattr(model, "__admin__") or name in (*township, *city, *admin):
+            continue
+        spec = getattr(model, "__scope__", None)
+        (city if spec in (None, "self") else township).append(name)
+    return tuple(township), tuple(city), tuple(admin)
 
 
 def default_rights() -> dict[str, dict[str, frozenset[str]]]:
     """Role → model name → actions, before any change made in the rights screen."""
+    township, city, admin = _model_groups()
     rights: dict[str, dict[str, frozenset[str]]] = {r.value: {} for r in Role}
-    for name in _TOWNSHIP_DATA + _CITY_DATA + _ADMIN_DATA:
+    for name in (*township, *city, *admin):
         rights[Role.CITY_ADMIN.value][name] = _ALL
-        rights[Role.VIEWER.value][name] = _READ if name not in _ADMIN_DATA else frozenset()
-    for name in _TOWNSHIP_DATA:
+        rights[Role.VIEWER.value][name] = _READ if name not in admin else frozenset()
+    for name in township:
         rights[Role.COUNTY_ADMIN.value][name] = _ALL
         rights[Role.CLERK.value][name] = _ALL
-    for name in _CITY_DATA:
+    for name in city:
         rights[Role.COUNTY_ADMIN.value][name] = _READ | {EXPORT}
         rights[Role.CLERK.value][name] = _READ
     rights[Role.COUNTY_ADMIN.value]["User"] = _ALL
@@ -62,19 +79,55 @@ def default_rights() -> dict[str, dict[str, frozenset[str]]]:
     return rights
 
 
+def rights_models() -> list[str]:
+    """Model names that appear in the rights matrix (every screen's model)."""
+    township, city, admin = _model_groups()
+    return [*township, *city, *admin]
+
+
 def rights_table() -> dict[str, dict[str, frozenset[str]]]:
-    """The rights in force; a hook for the editable matrix (overrides are merged here)."""
-    loader = _rights_loader
-    if loader is not None:
-        return loader()
-    return default_rights()
+    """The rights in force: defaults merged with the rights screen's overrides, once per request."""
+    if has_app_context():
+        cached = g.get("_rights")
+        if cached is not None:
+            return cached
+    loader = _rights_loader or load_rights_from_db
+    table = loader()
+    if has_app_context():
+        g._rights = table
+    return table
+
+
+def load_rights_from_db() -> dict[str, dict[str, frozenset[str]]]:
+    """Default rights with the ``RolePermission`` overrides applied."""
+    from admin_app.extensions import db
+    from models.rights import RolePermission
+
+    rights = {role: {name: set(actions) for name, actions in models.items()}
+              for role, models in default_rights().items()}
+    if has_app_context():
+        for cell in db.session.scalars(select(RolePermission)):
+            actions = rights.setdefault(cell.role, {}).setdefault(cell.model_name, set())
+            if cell.allowed:
+                actions.add(cell.action)
+            else:
+                actions.discard(cell.action)
+    return {role: {name: frozenset(actions) for name, actions in models.items()}
+            for role, models in rights.items()}
+
+
+def forget_rights() -> None:
+    """Drop this request's cached rights (after the rights screen saved a change)."""
+    if has_app_context():
+        g.pop("_rights", None)
+        g.pop("_scope", None)
 
 
 _rights_loader = None
 
 
 def set_rights_loader(loader) -> None:
-    """Install the function that returns the rights in force (e.g. read from the database)."""
+    """Install the function that returns the rights in force (None restores the database loader)."""
     global _rights_loader
     _rights_loader = loader
 
@@ -121,6 +174,19 @@ class Scope:
         if not self.grants:
             return None
         return max((gr.role for gr in self.grants), key=lambda r: ROLE_RANK[Role(r)])
+
+    def may_grant(self, role: str, region) -> bool:
+        """May the user hand out ``role`` over ``region``? Never above a role held over that region."""
+        try:
+            wanted = ROLE_RANK[Role(role)]
+        except ValueError:
+            return False
+        if region is None or not region.path:
+            return False
+        for gr in self._grants_allowing("Grant", CREATE):
+            if region.path.startswith(gr.path) and ROLE_RANK[Role(gr.role)] >= wanted:
+                return True
+        return False
 
     # -- regions ------------------------------------------------------------------------------------
     def _paths(self, model_name: str, action: str) -> tuple[bool, list[str]]:
@@ -207,7 +273,8 @@ def _path_condition(model, parts: list[str], ids, null_global: bool) -> ColumnEl
         cond = attr.in_(ids)
         return or_(attr.is_(None), cond) if null_global else cond
     prop = attr.property
-    assert isinstance(prop, RelationshipProperty)
+    if not isinstance(prop, RelationshipProperty):
+        raise TypeError(f"__scope__ of {model.__name__}: {parts[0]} is not a relationship")
     target = prop.mapper.class_
     inner = _path_condition(target, parts[1:], ids, null_global)
     if prop.uselist:
@@ -227,6 +294,8 @@ def _regions_of(obj, parts: list[str]) -> list:
     if len(parts) == 1:
         rel_name = head[:-3] if head.endswith("_id") else head
         region = getattr(obj, rel_name, None) if hasattr(type(obj), rel_name) else None
+        if region is None and rel_name in vars(obj) and rel_name != head:
+            return [None]  # the relationship was set (a form emptied it): its stale id does not count
         if not isinstance(region, Region):
             value = getattr(obj, head, None)
             region = db.session.get(Region, value) if value is not None else None

@@ -6,13 +6,16 @@ from .duties import Duty, DutyAdjustment, DutyTemplateEntry
 from .enums import *  # noqa: F403
 from .org import Appointment, Post, Room, ServiceWindow
 from .people import MilitiaMembership, Person, Qualification, VeteranProfile, name_pinyin
-from .plans import AnnualPlan, PlanItem
+from .plans import AnnualPlan, PlanItem, PlanTemplateItem
+from .print_settings import PrintSettings  # noqa: F401
 from .region import Region
+from .rights import LoginAttempt, RolePermission  # noqa: F401
 from .services import ServiceRecord
 
 __all__ = [
     "MIN_PASSWORD_LENGTH", "Appointment", "AnnualPlan", "AuditLog", "Base", "Duty", "DutyAdjustment",
     "DutyTemplateEntry", "Grant", "LabeledEnum", "MilitiaMembership", "Person", "PlanItem", "Post",
+    "PlanTemplateItem",
     "Qualification", "Region", "Room", "ServiceRecord", "ServiceWindow", "TimestampMixin", "User",
     "VeteranProfile", "name_pinyin",
 ]

@@ -14,6 +14,7 @@ from .enums import Role
 from .region import Region
 
 MIN_PASSWORD_LENGTH = 10
+UNUSABLE_PASSWORD = "!"  # noqa: S105 - a hash no password matches (account cannot log in)
 
 
 class User(UserMixin, TimestampMixin, Base):
@@ -31,7 +32,7 @@ class User(UserMixin, TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True, nullable=False, info={"label": "用户名"})
-    password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default="!",
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default=UNUSABLE_PASSWORD,
                                                info={"label": "密码"})
     display_name: Mapped[str] = mapped_column(String(40), nullable=False, default="",
                                               info={"label": "姓名"})
@@ -54,7 +55,7 @@ class User(UserMixin, TimestampMixin, Base):
         self.password_hash = generate_password_hash(password, method="scrypt")
 
     def check_password(self, password: str) -> bool:
-        if not self.password_hash or self.password_hash == "!":
+        if not self.password_hash or self.password_hash == UNUSABLE_PASSWORD:
             return False
         return check_password_hash(self.password_hash, password)
 
@@ -102,6 +103,7 @@ class AuditLog(Base):
         "form": [],
         "sort": "at",
         "read_only": True,
+        "details_extra": "admin/history_restore.html",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import CheckConstraint, DateTime, Integer, MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
@@ -18,7 +18,7 @@ NAMING_CONVENTION = {
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class Base(DeclarativeBase):
@@ -44,7 +44,7 @@ class TimestampMixin:
         return {"version_id_col": cls.version}
 
 
-class LabeledEnum(str, enum.Enum):
+class LabeledEnum(enum.StrEnum):
     """A str enum whose members carry their Chinese UI label: ``MEMBER = ("value", "标签")``."""
 
     label: str

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, event, select
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from .base import Base, TimestampMixin, enum_check, enum_column, utcnow
 from .enums import AdjustmentAction, DutyCategory
@@ -74,6 +74,17 @@ class DutyTemplateEntry(TimestampMixin, Base):
     def __str__(self) -> str:
         return f"{self.post_title} · {self.duty.name if self.duty else ''}"
 
+    @property
+    def text(self) -> str:
+        """What the line says: its own wording, else the duty's name."""
+        return self.wording or (self.duty.name if self.duty else "")
+
+    def check(self) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if not (self.post_title or "").strip():
+            errors["post_title"] = "请填写岗位名称"
+        return errors
+
 
 class DutyAdjustment(TimestampMixin, Base):
     """A township's change to the template (职责调整): add, remove, move or reword one duty."""
@@ -105,11 +116,63 @@ class DutyAdjustment(TimestampMixin, Base):
                                                   info={"label": "调整人"})
     made_at: Mapped[datetime.datetime] = mapped_column(DateTime, nullable=False, default=utcnow,
                                                        info={"label": "调整时间"})
+    # The template line adjusted and what it said then: a later difference flags "模板已更新".
+    template_entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("duty_template_entry.id", ondelete="SET NULL"), index=True, info={"label": "模板条目"})
+    base_post_title: Mapped[str | None] = mapped_column(String(60), info={"label": "调整时模板岗位"})
+    base_wording: Mapped[str | None] = mapped_column(Text, info={"label": "调整时模板表述"})
 
     township: Mapped[Region] = relationship(info={"label": "乡镇/街道"})
     duty: Mapped[Duty] = relationship(info={"label": "职责"})
     target_post: Mapped[Post | None] = relationship(info={"label": "目标岗位"})
     author = relationship("User", info={"label": "调整人"})
+    template_entry: Mapped[DutyTemplateEntry | None] = relationship(info={"label": "模板条目"})
 
     def __str__(self) -> str:
         return f"{AdjustmentAction.label_of(self.action)} {self.duty.name if self.duty else ''}"
+
+    def check(self) -> dict[str, str]:
+        """The rules of a township adjustment; field name → Chinese message."""
+        errors: dict[str, str] = {}
+        if not (self.reason or "").strip():
+            errors["reason"] = "请填写调整理由"
+        if self.action not in AdjustmentAction.labels():
+            errors["action"] = "请选择调整方式"
+            return errors
+        township_id = self.township.id if self.township is not None else self.township_id
+        target = self.target_post
+        if self.action in (AdjustmentAction.ADD.value, AdjustmentAction.MOVE.value):
+            if target is None:
+                errors["target_post"] = "请选择目标岗位"
+            elif township_id is not None and target.region_id != township_id:
+                errors["target_post"] = "目标岗位必须是本乡镇(街道)的岗位"
+        if self.action == AdjustmentAction.REWORD.value and not (self.new_wording or "").strip():
+            errors["new_wording"] = "请填写新的职责表述"
+        duty_id = self.duty.id if self.duty is not None else self.duty_id
+        session = object_session(self) or (object_session(self.township) if self.township else None)
+        if self.action != AdjustmentAction.ADD.value and session is not None:
+            if duty_id is None or session.scalar(select(DutyTemplateEntry.id).where(
+                    DutyTemplateEntry.duty_id == duty_id).limit(1)) is None:
+                errors["duty"] = "全市职责模板中没有这项职责,只能以“新增”方式添加"
+        return errors
+
+
+@event.listens_for(DutyAdjustment, "before_insert")
+def _link_template_line(mapper, connection, adj: DutyAdjustment) -> None:
+    """Whatever screen creates an adjustment, remember the template line beneath it as it is now."""
+    if adj.action == AdjustmentAction.ADD.value:
+        return
+    entry_t, duty_t = DutyTemplateEntry.__table__, Duty.__table__
+    stmt = (select(entry_t.c.id, entry_t.c.post_title, entry_t.c.wording, duty_t.c.name)
+            .join(duty_t, duty_t.c.id == entry_t.c.duty_id))
+    if adj.template_entry_id is not None:
+        stmt = stmt.where(entry_t.c.id == adj.template_entry_id)
+    else:
+        duty_id = adj.duty.id if adj.duty is not None else adj.duty_id
+        stmt = stmt.where(entry_t.c.duty_id == duty_id).order_by(entry_t.c.sort_order, entry_t.c.id)
+    row = connection.execute(stmt.limit(1)).first()
+    if row is None:
+        return
+    adj.template_entry_id = row.id
+    if adj.base_post_title is None and adj.base_wording is None:
+        adj.base_post_title, adj.base_wording = row.post_title, row.wording or row.name

@@ -47,6 +47,7 @@ def app():
     with app.app_context():
         _db.session.remove()
         _db.drop_all()
+        _db.engine.dispose()
 
 
 @pytest.fixture()

@@ -11,8 +11,8 @@ import itertools
 import pytest
 from wtforms import fields as wtf
 
-from tests.conftest import count_rows
 from admin_app.scope import Scope
+from tests.conftest import count_rows
 from views.base import SecuredModelView
 
 _counter = itertools.count(1)

@@ -26,14 +26,33 @@ class HomeView(AdminIndexView):
 
     @expose("/")
     def index(self):
-        return self.render("admin/home.html")
+        from .dashboard import dashboard_page
+
+        return dashboard_page(self)
 
 
 def init_admin(app, db) -> Admin:
+    from admin_app.security import csp_nonce
+
     admin = Admin(app, name="一部一站 合署办公管理平台", index_view=HomeView(name="首页", url="/admin"),
-                  theme=_theme())
+                  theme=_theme(), csp_nonce_generator=csp_nonce)
     for view in build_views(db):
         admin.add_view(view)
+    from .history import bp as history_bp
+
+    app.register_blueprint(history_bp)
+    from .duties import DutyDivisionView, DutyTemplateView
+    from .plans import PlanProgressView
+
+    admin.add_view(DutyDivisionView(name="职责分工", category="职责与计划", endpoint="duty_division",
+                                    url="/admin/duties"))
+    admin.add_view(DutyTemplateView(name="职责模板维护", category="职责与计划", endpoint="duty_template_screen",
+                                    url="/admin/duty-template"))
+    admin.add_view(PlanProgressView(name="年度计划进度", category="职责与计划", endpoint="plan_progress",
+                                    url="/admin/plans"))
+    from .rights import RightsView
+
+    admin.add_view(RightsView(name="权限配置", category="系统管理", endpoint="rights", url="/admin/rights"))
     return admin
 
 

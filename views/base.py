@@ -5,12 +5,12 @@ Scoping lives here and in ``admin_app.scope``; templates only hide what this cla
 
 from __future__ import annotations
 
-import datetime
-import decimal
+import csv
+import io
 import logging
 from collections import OrderedDict
 
-from flask import abort, flash, has_request_context, redirect, request, url_for
+from flask import Response, abort, flash, g, has_request_context, redirect, request, url_for
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -19,15 +19,17 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from jinja2 import pass_context
 from markupsafe import Markup
-from sqlalchemy import UniqueConstraint, func, inspect, or_, select
+from sqlalchemy import UniqueConstraint, false, func, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.utils import secure_filename
 from wtforms import HiddenField
 
 from admin_app.extensions import db
 from admin_app.scope import CREATE, DELETE, EDIT, EXPORT, SENSITIVE, VIEW, current_scope
-from models import AuditLog, Region
+from models import Grant, Region
 from models.idnumber import mask_id_number, mask_phone, mask_text
+from views.history import record_audit, row_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +51,6 @@ def _endpoint_action() -> str:
     if endpoint == "create_view":
         return CREATE
     return VIEW
-
-
-def _jsonable(value):
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
-def row_snapshot(obj) -> dict:
-    """Column values of a row, JSON-ready (for the audit log and restore)."""
-    return {c.key: _jsonable(getattr(obj, c.key)) for c in inspect(type(obj)).column_attrs}
 
 
 class ScopedAjaxLoader(QueryAjaxModelLoader):
@@ -87,10 +76,19 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return query.order_by(self.model.id).offset(offset).limit(limit).all()
 
 
+class AdminForm(FlaskForm):
+    """Flask-WTF form (CSRF shared with CSRFProtect) that keeps the edited object, as Flask-Admin's
+    validators (``Unique``) expect ``form._obj``."""
+
+    def __init__(self, *args, obj=None, **kwargs):
+        self._obj = obj
+        super().__init__(*args, obj=obj, **kwargs)
+
+
 class SecuredModelView(ModelView):
     """Login, rights, row scope, field-level errors, optimistic locking and audit for every screen."""
 
-    form_base_class = FlaskForm
+    form_base_class = AdminForm
     page_size = 50
     can_view_details = True
     can_set_page_size = True
@@ -113,6 +111,17 @@ class SecuredModelView(ModelView):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
         abort(404)
+
+    def _handle_view(self, name, **kwargs):
+        response = super()._handle_view(name, **kwargs)
+        if response is not None:
+            return response
+        # A write the role may not do at all answers 404 like a row outside the scope (not a redirect).
+        if name in ("create_view", "edit_view", "delete_view", "action_view", "export", "ajax_update"):
+            action = _endpoint_action()
+            if not self._right(action):
+                abort(404)
+        return None
 
     def _right(self, action: str) -> bool:
         if not has_request_context():
@@ -150,34 +159,68 @@ class SecuredModelView(ModelView):
         return self.scoped(super().get_query())
 
     def get_count_query(self):
-        return self.scoped(db.session.query(func.count(self.model.id)).select_from(self.model))
+        # count(*), not count(id): SQLite answers count(*) from the smallest index (0.07 ms on 100k
+        # people) but reads every row for count(id) (8 ms).
+        return self.scoped(db.session.query(func.count()).select_from(self.model))
 
     def get_one(self, id):
         try:
             ident = int(id)
         except (TypeError, ValueError):
             abort(404)
-        obj = self.scoped(db.session.query(self.model)).filter(self.model.id == ident).first()
-        if obj is None:
+        action = _endpoint_action()
+        obj = self.scoped(db.session.query(self.model), action).filter(self.model.id == ident).first()
+        # A row reaching several regions (a user with grants in two counties) may be changed only by
+        # someone whose scope holds all of them.
+        if obj is None or (action in (EDIT, DELETE) and not current_scope().allows(obj, action)):
             abort(404)
         return obj
 
+    # -- bulk actions: every posted id must be in scope, or the whole request is refused ------------
+    def handle_action(self, return_view=None):
+        ids = request.form.getlist("rowid")
+        if ids:
+            action = _endpoint_action()
+            try:
+                wanted = {int(i) for i in ids}
+            except (TypeError, ValueError):
+                abort(404)
+            rows = self.scoped(db.session.query(self.model), action).filter(self.model.id.in_(wanted)).all()
+            scope = current_scope()
+            if len(rows) != len(wanted) or (action in (EDIT, DELETE)
+                                             and not all(scope.allows(r, action) for r in rows)):
+                abort(404)
+        return super().handle_action(return_view)
+
+    def action_delete(self, ids):
+        # ids arrive as strings; PostgreSQL refuses "integer IN (varchar)", so they are cast here
+        return super().action_delete([int(i) for i in ids])
+
+    action_delete._action = ModelView.action_delete._action  # keep it registered as the "delete" action
+
     # -- search: substring on names and pinyin, exact on ID numbers ----------------------------------
     def _apply_search(self, query, count_query, joins, count_joins, search):
-        exact = [getattr(self.model, name) for name in self.search_exact]
+        # Masked values must not be findable by those who may not see them (no search oracle).
+        sensitive = self.may_see_sensitive()
+        exact = [getattr(self.model, name) for name in self.search_exact] if sensitive else []
         for term in search.split():
-            conditions = []
+            # The list and its count join the searched relationships separately (own aliases), so each
+            # gets conditions on its own aliases: mixing them made a cartesian product and a wrong count.
+            conditions, count_conditions = [], []
             for field, path in self._search_fields:
+                if not sensitive and _is_sensitive_column(field):
+                    continue
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
+                conditions.append(_contains(field if alias is None else getattr(alias, field.key), term))
                 if count_query is not None:
                     count_query, count_joins, count_alias = self._apply_path_joins(
                         count_query, count_joins, path, inner_join=False)
-                column = field if alias is None else getattr(alias, field.key)
-                conditions.append(func.lower(column).like(f"%{term.lower()}%"))
-            conditions.extend(col == term.upper() for col in exact)
-            query = query.filter(or_(*conditions))
+                    count_conditions.append(
+                        _contains(field if count_alias is None else getattr(count_alias, field.key), term))
+            exact_matches = [col == term.upper() for col in exact]
+            query = query.filter(or_(*conditions, *exact_matches, false()))
             if count_query is not None:
-                count_query = count_query.filter(or_(*conditions))
+                count_query = count_query.filter(or_(*count_conditions, *exact_matches, false()))
         return query, count_query, joins, count_joins
 
     # -- filters: options computed per request, inside the scope -------------------------------------
@@ -207,14 +250,43 @@ class SecuredModelView(ModelView):
 
     @pass_context
     def get_list_value(self, context, model, name):
-        if name in self.sensitive_columns:
+        if name in self.sensitive_columns and not self.may_see_sensitive():
             return self._mask(name, getattr(model, name))
+        labels = self._choice_labels(name)
+        if labels is not None:
+            value = getattr(model, name)
+            return labels.get(value) or value
         return super().get_list_value(context, model, name)
+
+    def _choice_labels(self, name: str) -> dict | None:
+        """An enum column's labels translated once per request (lazy strings resolved per cell cost two
+        gettext calls each, ~15 % of a 50-row list)."""
+        choices = self._column_choices_map.get(name)
+        if not choices or name in (self.column_formatters or {}):
+            return None
+        cache = g.setdefault("_choice_labels", {})
+        key = (self.endpoint, name)
+        if key not in cache:
+            cache[key] = {value: str(label) for value, label in choices.items()}
+        return cache[key]
 
     def get_export_value(self, model, name):
         if name in self.sensitive_columns and not self.may_see_sensitive():
             return self._mask(name, getattr(model, name))
         return super().get_export_value(model, name)
+
+    def _export_csv(self, return_url):
+        """The CSV built inside the request (Flask-Admin streams it after the request's session and
+        scope are gone, so lazy loads of related rows fail there); masking applies as in lists."""
+        _count, data = self._export_data()
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow([str(c[1]) for c in self._export_columns])
+        for row in data:
+            writer.writerow([_csv_cell(self.get_export_value(row, c[0])) for c in self._export_columns])
+        filename = secure_filename(self.get_export_name(export_type="csv"))
+        return Response(out.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment;filename={filename}"})
 
     @pass_context
     def get_detail_value(self, context, model, name):
@@ -238,6 +310,16 @@ class SecuredModelView(ModelView):
             form.row_version.data = obj.version
         return form
 
+    def validate_form(self, form) -> bool:
+        valid = super().validate_form(form)
+        if request.method != "POST" or not hasattr(form, "row_version"):
+            return valid
+        forged = _forged_choices(form)
+        for field in forged:
+            field.errors = [*field.errors, _(SCOPE_MESSAGE)] if isinstance(field.errors, list) else \
+                [_(SCOPE_MESSAGE)]
+        return valid and not forged
+
     # -- saving -------------------------------------------------------------------------------------
     def create_model(self, form):
         model = self.build_new_instance()
@@ -260,6 +342,8 @@ class SecuredModelView(ModelView):
                     field.populate_obj(model, field.name)
                 if created:
                     session.add(model)
+                    if hasattr(model, "author_id") and model.author_id is None:
+                        model.author_id = current_user.id  # who made it (e.g. 职责调整的调整人)
                 errors = self.check_rules(form, model, created)
             if errors:
                 for name, message in errors.items():
@@ -297,16 +381,35 @@ class SecuredModelView(ModelView):
             value = getattr(model, rel.key)
             if value is not None and not scope.allows(value, VIEW):
                 errors[rel.key] = SCOPE_MESSAGE
+        # … so must every row an inline form links to (PlanItem.lead_post inside AnnualPlan, …) …
+        for rel in inspect(self.model).relationships:
+            if rel.direction.name != "ONETOMANY" or rel.key not in form._fields:
+                continue
+            children = getattr(model, rel.key)
+            children = children if isinstance(children, list | tuple | set) else [children]
+            for child in children:
+                message = _child_error(child, scope)
+                if message:
+                    errors.setdefault(rel.key, message)
+        # … a grant never reaches beyond, or above, what the user holds …
+        if isinstance(model, Grant):
+            message = _grant_error(model, scope)
+            if message:
+                errors.setdefault("role", message)
         # … and the row itself must land inside the scope.
         if not errors and not scope.allows(model, CREATE if created else EDIT):
-            field = next((n for n in ("region", "township", "person", "post", "plan", "user", "parent")
+            field = next((n for n in ("region", "township", "person", "post", "plan", "user", "parent",
+                                      "grants")
                           if n in form._fields), None)
             errors[field or "_"] = SCOPE_MESSAGE
-        errors.update(self._unique_errors(form, model))
+        # check() first: it normalises values (an ID number typed in lower case or with spaces), so the
+        # uniqueness check compares what will be stored.
         check = getattr(model, "check", None)
         if callable(check):
             for name, message in check().items():
                 errors.setdefault(name, message)
+        for name, message in self._unique_errors(form, model).items():
+            errors.setdefault(name, message)
         return errors
 
     def _unique_errors(self, form, model) -> dict[str, str]:
@@ -329,6 +432,8 @@ class SecuredModelView(ModelView):
         return errors
 
     def delete_model(self, model) -> bool:
+        if not current_scope().allows(model, DELETE):  # every path ends here: re-check the row itself
+            abort(404)
         before = row_snapshot(model)
         try:
             self.on_model_delete(model)
@@ -343,22 +448,114 @@ class SecuredModelView(ModelView):
         return True
 
     def _audit(self, action: str, model, before, after) -> None:
-        regions = []
-        spec = getattr(self.model, "__scope__", None)
-        if spec and spec != "self":
-            from admin_app.scope import _regions_of
-
-            regions = [r for r in _regions_of(model, spec.split(".")) if r is not None]
-        db.session.add(AuditLog(
-            user_id=getattr(current_user, "id", None), action=action, table_name=self.model.__tablename__,
-            row_id=model.id, region_id=regions[0].id if regions else None,
-            summary=str(model)[:200], before=before, after=after))
+        record_audit(action, model, before, after)
 
     def handle_view_exception(self, exc):
         if isinstance(exc, StaleDataError):
             flash(_(STALE_MESSAGE), "error")
             return True
         return super().handle_view_exception(exc)
+
+
+GRANT_MESSAGE = "不能授予高于本人角色或超出本人管辖范围的权限"
+
+
+def _grant_error(grant, scope) -> str | None:
+    """Why ``grant`` may not be saved by the user of ``scope`` (None when it may)."""
+    region = grant.region
+    if region is None and grant.region_id is not None:
+        region = db.session.get(Region, grant.region_id)
+    if grant.role is None or region is None:
+        return None  # the required-field check reports it
+    if not scope.may_grant(grant.role, region):
+        return _(GRANT_MESSAGE)
+    return None
+
+
+def _child_error(child, scope) -> str | None:
+    """Why an inline child row may not be saved (foreign link, foreign region, too wide a grant)."""
+    if child is None:
+        return None
+    for rel in inspect(type(child)).relationships:
+        if rel.direction.name != "MANYTOONE":
+            continue
+        value = getattr(child, rel.key)
+        if value is not None and not scope.allows(value, VIEW):
+            return _(SCOPE_MESSAGE)
+    if isinstance(child, Grant):
+        message = _grant_error(child, scope)
+        if message:
+            return message
+    state = inspect(child)
+    if state.deleted or (state.persistent and not state.modified):
+        return None
+    spec = getattr(type(child), "__scope__", None)
+    if not spec or "." in spec:
+        return None  # city-wide, or reached through the parent, which is checked itself
+    if not scope.allows(child, CREATE if state.pending or state.transient else EDIT):
+        return _(SCOPE_MESSAGE)
+    return None
+
+
+def _is_sensitive_column(column) -> bool:
+    """Is a searchable column one of the masked ones (its info, or its model's ``__sensitive__``)?"""
+    from models import scoped_models
+
+    info = getattr(column, "info", None) or {}
+    if info.get("id_number") or info.get("phone") or info.get("sensitive"):
+        return True
+    table = getattr(column, "table", None)
+    for model in scoped_models():
+        if model.__table__ is table:
+            return column.key in getattr(model, "__sensitive__", ())
+    return False
+
+
+def _forged_choices(form) -> list:
+    """Link fields (drop-downs, ajax lookups, inline ones too) whose posted id is not among the rows the
+    user may pick: Flask-Admin quietly turns such an id into an empty value; we refuse it instead."""
+    from flask_admin.contrib.sqla.fields import QuerySelectField
+    from flask_admin.model.fields import AjaxSelectField
+    from wtforms.fields import FieldList, FormField
+
+    out = []
+    for field in form:
+        if isinstance(field, FieldList):
+            for entry in field.entries:
+                out.extend(_forged_choices(entry.form) if isinstance(entry, FormField) else
+                           _forged_choices_of_field(entry, QuerySelectField, AjaxSelectField))
+        elif isinstance(field, FormField):
+            out.extend(_forged_choices(field.form))
+        else:
+            out.extend(_forged_choices_of_field(field, QuerySelectField, AjaxSelectField))
+    return out
+
+
+def _forged_choices_of_field(field, *kinds) -> list:
+    if not isinstance(field, kinds) or not field.raw_data:
+        return []
+    raw = field.raw_data[0]
+    if raw in (None, "", "__None"):
+        return []
+    return [field] if field.data is None else []
+
+
+def _csv_cell(value) -> str:
+    text = "" if value is None else str(value)
+    # A leading =, +, - or @ would run as a formula in a spreadsheet (CSV injection).
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+def _contains(column, term: str):
+    """Case-insensitive substring match; LIKE wildcards typed by the user are taken literally.
+
+    SQLite's LIKE already ignores ASCII case (and its lower() knows only ASCII), so lower() there only
+    costs time (4x on 100k people); PostgreSQL needs ILIKE.
+    """
+    pattern = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    if db.session.get_bind().dialect.name == "sqlite":
+        return column.like(pattern, escape="\\")
+    return column.ilike(pattern, escape="\\")
 
 
 def _form_field_for(form, column_key: str) -> str:

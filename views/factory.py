@@ -17,6 +17,7 @@ from sqlalchemy.orm import RelationshipProperty
 from models import Region, scoped_models
 
 from .base import ScopedAjaxLoader, ScopedRegionFilter, SecuredModelView, scoped_choices
+from .importer import ImportMixin
 
 MENU_ORDER = ["组织机构", "人员", "职责与计划", "退役军人服务", "民兵", "系统管理"]
 PINYIN_FIELDS = ("name", "name_pinyin", "name_initials")
@@ -123,13 +124,18 @@ def _inline(model, name: str):
     meta = getattr(child, "__admin__", {})
     back = rel.back_populates
     columns = [c for c in meta.get("form", []) if c != back] or None
-    return InlineFormAdmin(
+    inline = InlineFormAdmin(
         child,
         form_columns=["id", *columns] if columns else None,
         form_args={k: v for k, v in _form_args(child).items() if k != back},
         column_labels=labels_for(child, translate=True),
         form_choices={k: _choices(e) for k, e in _enum_columns(child).items()},
     )
+    if not rel.uselist:  # one-to-one (Person → VeteranProfile): the list converter would crash
+        from flask_admin.contrib.sqla.form import InlineOneToOneModelConverter
+
+        inline.inline_converter = InlineOneToOneModelConverter
+    return inline
 
 
 def build_view_class(model) -> type[SecuredModelView]:
@@ -162,8 +168,10 @@ def build_view_class(model) -> type[SecuredModelView]:
         "search_exact": tuple(meta.get("search_exact", ())),
         "sensitive_columns": tuple(getattr(model, "__sensitive__", ())),
         "read_only": bool(meta.get("read_only")),
+        "details_extra_template": meta.get("details_extra"),
     }
-    return type(f"{model.__name__}Admin", (SecuredModelView,), attrs)
+    bases = (SecuredModelView,) if attrs["read_only"] else (ImportMixin, SecuredModelView)
+    return type(f"{model.__name__}Admin", bases, attrs)
 
 
 def build_views(db) -> list[SecuredModelView]:

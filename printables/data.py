@@ -1,0 +1,227 @@
+"""Read what a printable shows, once, into plain values (no lazy loads while rendering)."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import (
+    AnnualPlan,
+    Appointment,
+    MilitiaMembership,
+    Person,
+    PlanItem,
+    Post,
+    PrintSettings,
+    Region,
+    VeteranProfile,
+)
+from models.duty_logic import STATUS_LABELS, TEMPLATE, effective_duties
+from models.enums import (
+    DischargeType,
+    EmploymentStatus,
+    Gender,
+    MilitiaCategory,
+    MilitiaRole,
+    MilitiaUnitType,
+    PlanStatus,
+    PoliticalStatus,
+    Service,
+)
+from models.idnumber import mask_id_number, mask_phone
+
+from .orgchart import Layout, PostNode, layout_tree
+
+MM = 72 / 25.4
+PAPER_PT = {"A4": (297 * MM, 210 * MM), "A3": (420 * MM, 297 * MM), "A2": (594 * MM, 420 * MM)}
+MARGIN_MM = 10
+MONTHS = ("一月", "二月", "三月", "四月", "五月", "六月", "七月", "八月", "九月", "十月", "十一月", "十二月")
+ONE_PAGE_DUTY_ROWS = 15
+
+
+@dataclass
+class DutyRow:
+    names: str
+    post_title: str
+    lines: list[tuple[str, str | None]]  # (wording, status label when not from the template)
+    vacant: bool = False
+
+
+@dataclass
+class PlanMonth:
+    month: int
+    label: str
+    items: list[PlanItem] = field(default_factory=list)
+
+
+@dataclass
+class ChartData:
+    township: Region
+    title: str
+    paper: str
+    page_w: float
+    page_h: float
+    layout: Layout
+    tree_h: float
+    duty_rows: list[DutyRow]
+    plan_year: int | None
+    months: list[PlanMonth]
+    show_duties: bool
+    show_plan: bool
+    footer_text: str
+    read_at: datetime.datetime
+    printed_on: datetime.date
+    scale: float
+    table_size: float
+    compact: bool
+    post_count: int
+
+
+def settings_for(session: Session, township: Region) -> PrintSettings:
+    """The township's print settings, or unsaved defaults."""
+    found = session.scalars(select(PrintSettings).where(PrintSettings.township_id == township.id)).first()
+    return found or PrintSettings(township_id=township.id, paper_size="A3", show_duties=True, show_plan=True)
+
+
+def holders_of(post: Post, day: datetime.date) -> tuple[tuple[str, bool], ...]:
+    current = sorted(post.current_appointments(day), key=lambda a: (a.concurrent, a.start_on, a.id))
+    return tuple((a.person.name, bool(a.concurrent)) for a in current)
+
+
+def names_text(holders: tuple[tuple[str, bool], ...]) -> str:
+    return "、".join(f"{name}(兼)" if concurrent else name for name, concurrent in holders)
+
+
+def township_posts(session: Session, township: Region) -> list[Post]:
+    return list(session.scalars(
+        select(Post).where(Post.region_id == township.id)
+        .options(selectinload(Post.appointments).selectinload(Appointment.person))
+        .order_by(Post.sort_order, Post.id)))
+
+
+def duty_rows(session: Session, township: Region, posts: list[Post], day: datetime.date) -> list[DutyRow]:
+    """One row per post that carries duties, in post order; adjusted lines carry their mark."""
+    lines_by_title: dict[str, list[tuple[str, str | None]]] = {}
+    for line in effective_duties(township, session=session):
+        mark = None if line.status == TEMPLATE else STATUS_LABELS[line.status]
+        lines_by_title.setdefault(line.post_title or "未指定岗位", []).append((line.wording, mark))
+    rows = []
+    for post in posts:
+        if post.title in lines_by_title:
+            holders = holders_of(post, day)
+            rows.append(DutyRow(names_text(holders) or "空缺", post.title, lines_by_title.pop(post.title),
+                                vacant=not holders))
+    villages = village_post_counts(session, township)
+    for title, lines in lines_by_title.items():  # village-level posts, or posts the township lacks
+        if title in villages:
+            rows.append(DutyRow(f"各村共 {villages[title]} 岗", title, lines))
+        else:
+            rows.append(DutyRow("未设岗位", title, lines, vacant=True))
+    return rows
+
+
+def village_post_counts(session: Session, township: Region) -> dict[str, int]:
+    """Post title → how many villages (村/社区) of the township have that post."""
+    stmt = (select(Post.title, func.count(Post.id)).join(Post.region)
+            .where(Region.path.like(township.path + "%"), Region.id != township.id)
+            .group_by(Post.title))
+    return dict(session.execute(stmt).all())
+
+
+def plan_for(session: Session, township: Region, year: int | None) -> AnnualPlan | None:
+    stmt = select(AnnualPlan).where(AnnualPlan.township_id == township.id).options(
+        selectinload(AnnualPlan.items).selectinload(PlanItem.lead_post))
+    if year is not None:
+        return session.scalars(stmt.where(AnnualPlan.year == year)).first()
+    this_year = datetime.date.today().year
+    return (session.scalars(stmt.where(AnnualPlan.year <= this_year).order_by(AnnualPlan.year.desc())).first()
+            or session.scalars(stmt.order_by(AnnualPlan.year)).first())
+
+
+def plan_months(plan: AnnualPlan | None) -> list[PlanMonth]:
+    months = [PlanMonth(i + 1, MONTHS[i]) for i in range(12)]
+    for item in plan.items if plan else []:
+        if item.status != PlanStatus.DROPPED.value:
+            months[item.month - 1].items.append(item)
+    return months
+
+
+def chart_data(session: Session, township: Region, *, day: datetime.date | None = None,
+               paper: str | None = None) -> ChartData:
+    """Everything the wall chart of ``township`` shows, read now."""
+    read_at = datetime.datetime.now()
+    day = day or read_at.date()
+    settings = settings_for(session, township)
+    paper = paper if paper in PAPER_PT else (settings.paper_size or "A3")
+    page_w, page_h = PAPER_PT[paper]
+    scale = page_w / PAPER_PT["A3"][0]
+    posts = township_posts(session, township)
+    nodes = [PostNode(p.id, p.title, p.parent_id, p.side, holders_of(p, day), p.sort_order) for p in posts]
+    rows = duty_rows(session, township, posts, day) if settings.show_duties else []
+    plan = plan_for(session, township, None) if settings.show_plan else None
+    lower = settings.show_duties or settings.show_plan
+    content_w = page_w - 2 * MARGIN_MM * MM
+    content_h = page_h - 2 * MARGIN_MM * MM
+    title_block = 46 * scale
+    footer_block = 18 * scale
+    tree_h = (content_h - title_block - footer_block) * (0.47 if lower else 0.95) - 16 * scale
+    layout = layout_tree(nodes, content_w - 16 * scale, tree_h, min_slot=62 * scale,
+                         max_box_w=132 * scale, hgap=10 * scale, max_box_h=58 * scale)
+    # The tree has a fixed height whatever the post count; only the tables decide whether page 2 is needed.
+    compact = len(rows) <= ONE_PAGE_DUTY_ROWS
+    n_lines = sum(max(1, sum(len(w) for w, _ in r.lines) // 48 + 1) for r in rows)
+    table_size = (10.5 if n_lines <= 10 else 9.5 if n_lines <= 14 else 8.5 if n_lines <= 20 else 7.5) * scale
+    title = settings.title or f"{township.name}人民武装部 退役军人服务站 合署办公架构图"
+    return ChartData(township, title, paper, page_w, page_h, layout, tree_h, rows,
+                     plan.year if plan else None, plan_months(plan), bool(settings.show_duties),
+                     bool(settings.show_plan), settings.footer_text or "", read_at, day, scale,
+                     table_size, compact, len(nodes))
+
+
+# -- rosters -------------------------------------------------------------------------------------------
+
+@dataclass
+class RosterRow:
+    cells: list[str]
+
+
+def person_cells(person: Person, sensitive: bool) -> list[str]:
+    id_number = person.id_number if sensitive else mask_id_number(person.id_number)
+    phone = person.phone if sensitive else mask_phone(person.phone)
+    return [person.name, Gender.label_of(person.gender), id_number or "", phone or "",
+            PoliticalStatus.label_of(person.political_status)]
+
+
+def veteran_rows(session: Session, township: Region, sensitive: bool) -> list[RosterRow]:
+    """Veterans living in the township (or one of its villages)."""
+    stmt = (select(VeteranProfile).join(VeteranProfile.person).join(Person.region)
+            .where(Region.path.like(township.path + "%"))
+            .options(selectinload(VeteranProfile.person)).order_by(Person.name_pinyin, Person.id))
+    rows = []
+    for v in session.scalars(stmt):
+        rows.append(RosterRow(person_cells(v.person, sensitive) + [
+            Service.label_of(v.service), _date(v.enlisted_on), _date(v.discharged_on),
+            DischargeType.label_of(v.discharge_type), v.specialty or "", _date(v.reported_home_on),
+            EmploymentStatus.label_of(v.employment_status), "是" if v.honor_plaque else "否"]))
+    return rows
+
+
+def militia_rows(session: Session, township: Region, year: int, sensitive: bool) -> list[RosterRow]:
+    stmt = (select(MilitiaMembership).join(MilitiaMembership.person)
+            .where(MilitiaMembership.township_id == township.id, MilitiaMembership.year == year)
+            .options(selectinload(MilitiaMembership.person))
+            .order_by(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaMembership.unit_name,
+                      Person.name_pinyin, MilitiaMembership.id))
+    rows = []
+    for m in session.scalars(stmt):
+        rows.append(RosterRow(person_cells(m.person, sensitive) + [
+            MilitiaCategory.label_of(m.category), MilitiaUnitType.label_of(m.unit_type), m.unit_name or "",
+            MilitiaRole.label_of(m.role)]))
+    return rows
+
+
+def _date(value: datetime.date | None) -> str:
+    return value.isoformat() if value else ""

@@ -1,0 +1,97 @@
+"""Excel/CSV import: the same rules as the form, all rows or none, and an error report."""
+
+import io
+
+import openpyxl
+
+from models import Person
+
+
+def _xlsx(rows) -> io.BytesIO:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
+HEADER = ["姓名", "公民身份号码", "所属乡镇/村", "政治面貌", "联系电话"]
+
+
+def test_clerk_imports_people(client, world, login, db):
+    login("shanshan")
+    rows = [HEADER, ["周洪杰", "431302199001010018", "杉山镇", "中共党员", "13800000001"],
+            ["李春梅", "", "杉山村", "群众", ""]]
+    rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "people.xlsx")},
+                     content_type="multipart/form-data")
+    assert rv.status_code == 200, rv.get_data(as_text=True)[-2000:]
+    assert "已导入 2 条记录" in rv.get_data(as_text=True)
+    zhou = db.session.query(Person).filter_by(name="周洪杰").one()
+    assert zhou.political_status == "cpc" and zhou.gender == "male" and zhou.region_id == world.shanshan.id
+    assert str(zhou.birth_date) == "1990-01-01"
+
+
+def test_one_bad_row_writes_nothing_and_reports_every_problem(client, world, login, db):
+    login("shanshan")
+    rows = [HEADER,
+            ["周洪杰", "431302199001010018", "杉山镇", "中共党员", ""],
+            ["王五", "431302199001010019", "杉山镇", "群众", ""],       # bad check digit
+            ["赵六", "", "田坪镇", "群众", ""],                         # another county's township
+            ["钱七", "", "杉山镇", "无党派人士", ""],                   # not a choice
+            ["孙八", "431302199001010018", "杉山镇", "群众", ""]]       # duplicate of row 2
+    rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "people.xlsx")},
+                     content_type="multipart/form-data")
+    assert rv.status_code == 422
+    page = rv.get_data(as_text=True)
+    assert "未导入任何数据" in page
+    for line, message in ((3, "公民身份号码校验位错误"), (4, "找不到“田坪镇”"), (5, "“无党派人士”不是可选值"),
+                          (6, "")):  # row 6 repeats row 2's ID number
+        assert f"<td>{line}</td>" in page and message in page, (line, message)
+    assert "<td>6</td><td>公民身份号码</td>" in page
+    assert db.session.query(Person).count() == 0
+
+    report = client.post("/admin/person/import/report.xlsx",
+                         data={"errors": '[{"line": 3, "column": "公民身份号码", "value": "=1+1", '
+                                         '"message": "公民身份号码校验位错误"}]'})
+    assert report.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(report.data)).active
+    assert [c.value for c in sheet[2]] == ["3", "公民身份号码", "'=1+1", "公民身份号码校验位错误"]
+
+
+def test_bad_files_are_refused_clearly(client, world, login, db):
+    login("shanshan")
+    for payload, name, message in [(b"not a zip", "x.xlsx", "无法读取该文件"),
+                                   (b"hello", "x.txt", "只能导入"),
+                                   ("姓名,不存在的列\n张三,1\n".encode(), "x.csv", "不是本表的字段")]:
+        rv = client.post("/admin/person/import/", data={"file": (io.BytesIO(payload), name)},
+                         content_type="multipart/form-data")
+        assert rv.status_code == 400
+        assert message in rv.get_data(as_text=True)
+    assert db.session.query(Person).count() == 0
+
+
+def test_list_offers_import_only_to_those_who_may_create(client, world, login):
+    login("shanshan")
+    assert "/admin/person/import/" in client.get("/admin/person/").get_data(as_text=True)
+    login("viewer")
+    assert "/admin/person/import/" not in client.get("/admin/person/").get_data(as_text=True)
+
+
+def test_viewer_cannot_import(client, world, login, db):
+    login("viewer")
+    rows = [HEADER, ["周洪杰", "", "杉山镇", "群众", ""]]
+    rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "p.xlsx")},
+                     content_type="multipart/form-data")
+    assert rv.status_code == 404
+    assert client.get("/admin/person/import/template.xlsx").status_code == 404
+    assert db.session.query(Person).count() == 0
+
+
+def test_template_lists_the_form_fields(client, world, login):
+    login("shanshan")
+    rv = client.get("/admin/person/import/template.xlsx")
+    header = [c.value for c in openpyxl.load_workbook(io.BytesIO(rv.data)).active[1]]
+    assert header[:3] == ["姓名", "公民身份号码", "性别"]
+    assert "所属乡镇/村" in header
