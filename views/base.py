@@ -18,7 +18,6 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from jinja2 import pass_context
-from markupsafe import Markup
 from sqlalchemy import UniqueConstraint, false, func, inspect, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -608,6 +607,3 @@ class ScopedRegionFilter(FilterEqual):
         except (TypeError, ValueError):
             return -1
 
-
-def masked(value: str) -> Markup:
-    return Markup.escape(value)

@@ -32,7 +32,7 @@ TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "✓", "t"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "", "f"}
 
 
-class ImportError_(ValueError):
+class ImportFileError(ValueError):
     """A whole-file problem (not a row problem): unreadable file, unknown header, too many rows."""
 
 
@@ -51,7 +51,7 @@ def _cell_text(value) -> str:
 def read_rows(filename: str, payload: bytes) -> list[list[str]]:
     """The cells of an .xlsx or .csv file as text rows (the header row first)."""
     if len(payload) > MAX_BYTES:
-        raise ImportError_(_("文件超过 5 MB,请拆分后分批导入"))
+        raise ImportFileError(_("文件超过 5 MB,请拆分后分批导入"))
     name = (filename or "").lower()
     try:
         if name.endswith(".csv"):
@@ -63,16 +63,16 @@ def read_rows(filename: str, payload: bytes) -> list[list[str]]:
             rows = [[_cell_text(c) for c in r] for r in sheet.iter_rows(values_only=True)]
             book.close()
         else:
-            raise ImportError_(_("只能导入 .xlsx 或 .csv 文件"))
-    except ImportError_:
+            raise ImportFileError(_("只能导入 .xlsx 或 .csv 文件"))
+    except ImportFileError:
         raise
     except Exception:  # noqa: BLE001 - any parse failure is the user's file, not our bug
-        raise ImportError_(_("无法读取该文件,请确认是 Excel(.xlsx)或 UTF-8 编码的 CSV 文件")) from None
+        raise ImportFileError(_("无法读取该文件,请确认是 Excel(.xlsx)或 UTF-8 编码的 CSV 文件")) from None
     rows = [r for r in rows if any(c for c in r)]
     if not rows:
-        raise ImportError_(_("文件是空的"))
+        raise ImportFileError(_("文件是空的"))
     if len(rows) - 1 > MAX_ROWS:
-        raise ImportError_(_("一次最多导入 %(n)s 行", n=MAX_ROWS))
+        raise ImportFileError(_("一次最多导入 %(n)s 行", n=MAX_ROWS))
     return rows
 
 
@@ -164,7 +164,7 @@ class ImportMixin:
         header = rows[0]
         unknown = [h for h in header if h and h not in by_header]
         if unknown:
-            raise ImportError_(_("表头“%(h)s”不是本表的字段,请使用导入模板", h="、".join(unknown)))
+            raise ImportFileError(_("表头“%(h)s”不是本表的字段,请使用导入模板", h="、".join(unknown)))
         names = [by_header.get(h) for h in header]
         resolvers = {f.name: self._resolver(f) for f in fields}
         labels = {f.name: self._label(f) for f in fields}
@@ -250,7 +250,7 @@ class ImportMixin:
             else:
                 try:
                     written, errors = self.import_rows(read_rows(upload.filename, upload.read()))
-                except ImportError_ as exc:
+                except ImportFileError as exc:
                     flash(str(exc), "error")
                     status = 400
                 if written:
