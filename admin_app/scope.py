@@ -91,8 +91,7 @@ def rights_table() -> dict[str, dict[str, frozenset[str]]]:
         cached = g.get("_rights")
         if cached is not None:
             return cached
-    loader = _rights_loader or load_rights_from_db
-    table = loader()
+    table = load_rights_from_db()
     if has_app_context():
         g._rights = table
     return table
@@ -121,15 +120,6 @@ def forget_rights() -> None:
     if has_app_context():
         g.pop("_rights", None)
         g.pop("_scope", None)
-
-
-_rights_loader = None
-
-
-def set_rights_loader(loader) -> None:
-    """Install the function that returns the rights in force (None restores the database loader)."""
-    global _rights_loader
-    _rights_loader = loader
 
 
 @dataclass(frozen=True)
@@ -168,12 +158,6 @@ class Scope:
     @property
     def is_global(self) -> bool:
         return any(gr.is_root for gr in self.grants)
-
-    @property
-    def highest_role(self) -> str | None:
-        if not self.grants:
-            return None
-        return max((gr.role for gr in self.grants), key=lambda r: ROLE_RANK[Role(r)])
 
     def may_grant(self, role: str, region) -> bool:
         """May the user hand out ``role`` over ``region``? Never above a role held over that region."""

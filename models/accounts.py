@@ -72,7 +72,7 @@ class Grant(TimestampMixin, Base):
         "search": ["user.username", "user.display_name"],
         "filters": ["role", "region"],
         "form": ["user", "role", "region"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,7 +101,7 @@ class AuditLog(Base):
         "search": ["table_name", "summary"],
         "filters": ["action", "table_name"],
         "form": [],
-        "sort": "at",
+        "sort": "-at",
         "read_only": True,
         "details_extra": "admin/history_restore.html",
     }

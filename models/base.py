@@ -55,9 +55,6 @@ class LabeledEnum(enum.StrEnum):
         obj.label = label
         return obj
 
-    def __str__(self) -> str:
-        return self.value
-
     @classmethod
     def choices(cls) -> list[tuple[str, str]]:
         return [(m.value, m.label) for m in cls]

@@ -29,7 +29,7 @@ class Duty(TimestampMixin, Base):
         "search": ["name", "description"],
         "filters": ["category", "region"],
         "form": ["name", "category", "region", "description"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,7 +98,7 @@ class DutyAdjustment(TimestampMixin, Base):
         "search": ["reason", "new_wording"],
         "filters": ["township", "action"],
         "form": ["township", "action", "duty", "target_post", "new_wording", "reason"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

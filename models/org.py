@@ -71,7 +71,7 @@ class Appointment(TimestampMixin, Base):
         "filters": ["concurrent", "start_on", "end_on"],
         "form": ["post", "person", "start_on", "end_on", "concurrent"],
         "ajax": ["person"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -126,7 +126,7 @@ class Room(TimestampMixin, Base):
         "search": ["name"],
         "filters": ["region", "kind", "shared"],
         "form": ["region", "kind", "name", "area", "shared"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -152,7 +152,7 @@ class ServiceWindow(TimestampMixin, Base):
         "search": ["name", "services"],
         "filters": ["region"],
         "form": ["region", "name", "services"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -49,7 +49,7 @@ class Person(TimestampMixin, Base):
         "form": ["name", "id_number", "gender", "birth_date", "ethnicity", "political_status",
                  "education", "phone", "region", "address", "notes"],
         "inline": ["veteran_profile"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -121,7 +121,7 @@ class VeteranProfile(TimestampMixin, Base):
                  "specialty", "military_quality", "reported_home_on", "employment_status", "hardship",
                  "honor_plaque"],
         "ajax": ["person"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -163,7 +163,7 @@ class MilitiaMembership(TimestampMixin, Base):
         "filters": ["township", "year", "category", "unit_type", "role"],
         "form": ["person", "township", "year", "category", "unit_type", "unit_name", "role"],
         "ajax": ["person"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -195,7 +195,7 @@ class Qualification(TimestampMixin, Base):
         "filters": ["kind", "passed_on"],
         "form": ["person", "kind", "passed_on", "certificate_no", "valid_until"],
         "ajax": ["person"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -30,7 +30,7 @@ class AnnualPlan(TimestampMixin, Base):
         "filters": ["township", "year"],
         "form": ["township", "year", "title"],
         "inline": ["items"],
-        "sort": "year",
+        "sort": "-year",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -93,9 +93,6 @@ class PlanItem(TimestampMixin, Base):
         if self.lead_post is not None and plan is not None and self.lead_post.region_id != plan.township_id:
             errors["lead_post"] = "牵头岗位必须是本乡镇(街道)的岗位"
         return errors
-
-    def is_overdue(self, year: int, today: datetime.date) -> bool:
-        return item_overdue(self.month, self.status, year, today)
 
 
 class PlanTemplateItem(TimestampMixin, Base):

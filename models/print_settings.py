@@ -27,7 +27,7 @@ class PrintSettings(TimestampMixin, Base):
         "search": ["title", "footer_text"],
         "filters": ["township", "paper_size"],
         "form": ["township", "paper_size", "title", "footer_text", "show_duties", "show_plan"],
-        "sort": "id",
+        "sort": "-id",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -78,10 +78,6 @@ class Region(TimestampMixin, Base):
                             .values(path=new + func.substr(Region.path, len(old) + 1))
                             .execution_options(synchronize_session=False))
 
-    @property
-    def is_township(self) -> bool:
-        return self.level == RegionLevel.TOWNSHIP.value
-
     def township(self) -> Region | None:
         """The township this region is or lies in."""
         node: Region | None = self

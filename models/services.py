@@ -24,7 +24,7 @@ class ServiceRecord(TimestampMixin, Base):
         "filters": ["township", "kind", "status", "served_on"],
         "form": ["person", "township", "kind", "served_on", "handler", "status", "notes"],
         "ajax": ["person"],
-        "sort": "served_on",
+        "sort": "-served_on",
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

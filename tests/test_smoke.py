@@ -37,3 +37,23 @@ def test_bad_id_number_is_a_field_error_and_saves_nothing(client, world, login, 
     assert rv.status_code == 200
     assert "公民身份号码校验位错误" in rv.get_data(as_text=True)
     assert db.session.query(Person).count() == 0
+
+
+def test_lists_follow_the_sort_in_the_schema(client, world, login, db):
+    """``"sort": "-served_on"`` lists newest first; ``"sort": "code"`` lists regions by code."""
+    import datetime
+
+    from models import ServiceRecord
+
+    person = Person(name="欧阳明", region=world.shanshan)
+    db.session.add(person)
+    for day, note in ((1, "最早一件"), (20, "最新一件"), (10, "中间一件")):
+        db.session.add(ServiceRecord(person=person, township=world.shanshan, kind="visit",
+                                     served_on=datetime.date(2026, 3, day), notes=note, handler=note))
+    db.session.commit()
+    login("shanshan")
+    page = client.get("/admin/service_record/").get_data(as_text=True)
+    assert page.index("最新一件") < page.index("中间一件") < page.index("最早一件")
+    login("city")
+    page = client.get("/admin/region/").get_data(as_text=True)
+    assert page.index("431302005000") < page.index("431302100000") < page.index("431322116000")

@@ -138,6 +138,11 @@ def _inline(model, name: str):
     return inline
 
 
+def _default_sort(spec: str):
+    """``"code"`` sorts ascending, ``"-served_on"`` descending (newest first)."""
+    return (spec[1:], True) if spec.startswith("-") else spec
+
+
 def build_view_class(model) -> type[SecuredModelView]:
     """The ModelView subclass for ``model``, generated from its metadata."""
     meta = getattr(model, "__admin__", {})
@@ -161,9 +166,7 @@ def build_view_class(model) -> type[SecuredModelView]:
         "form_args": _form_args(model),
         "form_ajax_refs": ajax or None,
         "inline_models": [_inline(model, n) for n in meta.get("inline", [])] or None,
-        "column_default_sort": (meta.get("sort", "id"), True) if meta.get("sort") in ("id", "year", "at",
-                                                                                    "served_on")
-        else meta.get("sort", "id"),
+        "column_default_sort": _default_sort(meta.get("sort", "-id")),
         "column_details_exclude_list": ["password_hash", "name_pinyin", "name_initials", "path", "version"],
         "search_exact": tuple(meta.get("search_exact", ())),
         "sensitive_columns": tuple(getattr(model, "__sensitive__", ())),
