@@ -145,5 +145,19 @@ def login(client):
     return _login
 
 
+def generated_views(app) -> list:
+    """Every screen the view factory generated (the access matrix and the smoke test iterate them)."""
+    from views.base import SecuredModelView
+
+    return [v for v in app.extensions["admin"][0]._views if isinstance(v, SecuredModelView)]
+
+
+def pytest_generate_tests(metafunc):
+    """A test taking ``endpoint`` runs once per generated screen, so new models are picked up."""
+    if "endpoint" in metafunc.fixturenames:
+        probe = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+        metafunc.parametrize("endpoint", sorted(v.endpoint for v in generated_views(probe)))
+
+
 def count_rows(model) -> int:
     return _db.session.scalar(select(func.count()).select_from(model))

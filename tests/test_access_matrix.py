@@ -40,7 +40,7 @@ from models import (
     User,
     VeteranProfile,
 )
-from tests.conftest import PASSWORD, make_region
+from tests.conftest import PASSWORD, generated_views, make_region
 from views.base import SecuredModelView
 
 MARK = "FRGN"
@@ -152,18 +152,6 @@ def mark_foreign(rows: dict[str, object]) -> None:
                 continue
             if getattr(obj, col.key) is not None:
                 setattr(obj, col.key, f"{MARK}{next(_seq)}")
-
-
-def generated_views(app) -> list[SecuredModelView]:
-    return [v for v in app.extensions["admin"][0]._views if isinstance(v, SecuredModelView)]
-
-
-def pytest_generate_tests(metafunc):
-    if "endpoint" in metafunc.fixturenames:
-        from admin_app import create_app
-
-        probe = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-        metafunc.parametrize("endpoint", sorted(v.endpoint for v in generated_views(probe)))
 
 
 @pytest.fixture()

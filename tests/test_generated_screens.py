@@ -12,22 +12,9 @@ import pytest
 from wtforms import fields as wtf
 
 from admin_app.scope import Scope
-from tests.conftest import count_rows
-from views.base import SecuredModelView
+from tests.conftest import count_rows, generated_views
 
 _counter = itertools.count(1)
-
-
-def _generated_views(app):
-    return [v for v in app.extensions["admin"][0]._views if isinstance(v, SecuredModelView)]
-
-
-def pytest_generate_tests(metafunc):
-    if "endpoint" in metafunc.fixturenames:
-        from admin_app import create_app
-
-        probe = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
-        metafunc.parametrize("endpoint", sorted(v.endpoint for v in _generated_views(probe)))
 
 
 @pytest.fixture()
@@ -102,11 +89,11 @@ def test_every_model_has_a_screen(app):
     from models import scoped_models
 
     with_meta = {m.__tablename__ for m in scoped_models() if hasattr(m, "__admin__")}
-    assert with_meta <= {v.endpoint for v in _generated_views(app)}
+    assert with_meta <= {v.endpoint for v in generated_views(app)}
 
 
 def test_screen_lists_creates_edits_deletes(endpoint, app, client, login, linked_rows, db):
-    view = next(v for v in _generated_views(app) if v.endpoint == endpoint)
+    view = next(v for v in generated_views(app) if v.endpoint == endpoint)
     model = view.model
     # The 杉山镇 clerk works every screen it may create on; city-wide tables need the city admin.
     username = "shanshan" if Scope.for_user(linked_rows.users["shanshan"]).can(model, "create") else "city"

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from admin_app.extensions import db
 from admin_app.scope import CREATE, DELETE, EDIT, VIEW, current_scope, get_or_404
-from models import AuditLog, Duty, DutyAdjustment, DutyTemplateEntry, Post, Region
+from models import Duty, DutyAdjustment, DutyTemplateEntry, Post, Region
 from models.duty_logic import (
     ADDED,
     REMOVED,
@@ -31,7 +31,8 @@ from models.duty_logic import (
 )
 from models.enums import AdjustmentAction, DutyCategory, RegionLevel
 
-from .base import STALE_MESSAGE, row_snapshot
+from .base import STALE_MESSAGE
+from .history import record_audit, row_snapshot
 
 
 class ScopedScreen(BaseView):
@@ -46,13 +47,6 @@ class ScopedScreen(BaseView):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
         abort(404)
-
-
-def audit(action: str, obj, region_id: int | None, before: dict | None, after: dict | None) -> None:
-    """One audit-log row for a change made on a hand-made screen."""
-    db.session.add(AuditLog(user_id=getattr(current_user, "id", None), action=action,
-                            table_name=type(obj).__tablename__, row_id=obj.id, region_id=region_id,
-                            summary=str(obj)[:200], before=before, after=after))
 
 
 def township_or_404(code: str, action: str = VIEW, model_name: str = "DutyAdjustment") -> Region:
@@ -148,7 +142,7 @@ class DutyTemplateView(ScopedScreen):
             entry.sort_order = (last or 0) + 10
             db.session.add(entry)
         db.session.flush()
-        audit("update" if ident else "create", entry, None, before, row_snapshot(entry))
+        record_audit("update" if ident else "create", entry, before, row_snapshot(entry))
         db.session.commit()
         if changed_text:
             names = sorted(t.name for t, _changed in template_impact(db.session).get(entry.id, []))
@@ -185,7 +179,7 @@ class DutyTemplateView(ScopedScreen):
         # explicitly so it works without database-enforced foreign keys too.
         for adj in db.session.scalars(select(DutyAdjustment).where(DutyAdjustment.template_entry_id == entry.id)):
             adj.template_entry_id = None
-        audit("delete", entry, None, before, None)
+        record_audit("delete", entry, before, None)
         db.session.delete(entry)
         db.session.commit()
         flash(_("已删除模板条目"), "success")
@@ -285,7 +279,7 @@ class DutyDivisionView(ScopedScreen):
             db.session.rollback()
             return self._page(township_or_404(code, CREATE), errors, form, 400)
         db.session.flush()
-        audit("create", adj, township.id, None, row_snapshot(adj))
+        record_audit("create", adj, None, row_snapshot(adj))
         db.session.commit()
         flash(_("已保存职责调整"), "success")
         return redirect(url_for(".township", code=township.code))
@@ -310,7 +304,7 @@ class DutyDivisionView(ScopedScreen):
         adjustments = db.session.scalars(stmt).all()
         local_duties = set()
         for adj in adjustments:
-            audit("delete", adj, township.id, row_snapshot(adj), None)
+            record_audit("delete", adj, row_snapshot(adj), None)
             if adj.action == AdjustmentAction.ADD.value and adj.duty.region_id == township.id:
                 local_duties.add(adj.duty)
             db.session.delete(adj)
@@ -320,7 +314,7 @@ class DutyDivisionView(ScopedScreen):
                                      .where(DutyAdjustment.duty_id == duty.id))
             if not used and db.session.scalar(select(func.count()).select_from(DutyTemplateEntry)
                                               .where(DutyTemplateEntry.duty_id == duty.id)) == 0:
-                audit("delete", duty, township.id, row_snapshot(duty), None)
+                record_audit("delete", duty, row_snapshot(duty), None)
                 db.session.delete(duty)
         db.session.commit()
         flash(_("已恢复为全市模板(撤销 %(n)s 项调整)", n=len(adjustments)), "success")

@@ -20,8 +20,9 @@ from models import AnnualPlan, PlanItem, PlanTemplateItem
 from models.enums import PlanStatus
 from models.plans import find_plan, instantiate_plan, plan_progress, plan_year_error
 
-from .base import STALE_MESSAGE, row_snapshot
-from .duties import ScopedScreen, audit, township_or_404, townships_in_scope
+from .base import STALE_MESSAGE
+from .duties import ScopedScreen, township_or_404, townships_in_scope
+from .history import record_audit, row_snapshot
 
 
 def _year(value, default: int | None = None) -> int | None:
@@ -70,7 +71,7 @@ class PlanProgressView(ScopedScreen):
             abort(404)
         plan, created = instantiate_plan(db.session, township, year)
         if created:
-            audit("create", plan, township.id, None, row_snapshot(plan))
+            record_audit("create", plan, None, row_snapshot(plan))
             db.session.commit()
             flash(_("已按全市模板生成 %(name)s %(year)s 年度计划(%(n)s 项)", name=township.name, year=year,
                     n=len(plan.items)), "success")
@@ -124,7 +125,7 @@ class PlanProgressView(ScopedScreen):
         if note:
             item.note = note
         db.session.flush()
-        audit("update", item, plan.township_id, before, row_snapshot(item))
+        record_audit("update", item, before, row_snapshot(item))
         db.session.commit()
         flash(_("已更新“%(title)s”", title=item.title), "success")
         return redirect(url_for(".plan", code=plan.township.code, year=plan.year))
