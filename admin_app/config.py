@@ -41,6 +41,7 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
     LOGIN_MAX_FAILURES = 5
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+    PASSWORD_HASH_METHOD = "scrypt"
     PRINT_WORKERS = int(os.environ.get("PRINT_WORKERS", 2))
     TESTING = False
     DEBUG = False

@@ -17,6 +17,16 @@ MIN_PASSWORD_LENGTH = 10
 UNUSABLE_PASSWORD = "!"  # noqa: S105 - a hash no password matches (account cannot log in)
 
 
+def password_hash_method() -> str:
+    """scrypt in production; the test configuration names a cheap method (``PASSWORD_HASH_METHOD``) so
+    the suite does not spend most of its time hashing fixture passwords. Checking works for both."""
+    from flask import current_app, has_app_context
+
+    if has_app_context():
+        return current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    return "scrypt"
+
+
 class User(UserMixin, TimestampMixin, Base):
     __tablename__ = "user_account"
     __scope__ = "grants.region_id"
@@ -52,7 +62,7 @@ class User(UserMixin, TimestampMixin, Base):
     def set_password(self, password: str) -> None:
         if len(password or "") < MIN_PASSWORD_LENGTH:
             raise ValueError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
         if not self.password_hash or self.password_hash == UNUSABLE_PASSWORD:

@@ -38,6 +38,8 @@ def app():
         "SQLALCHEMY_DATABASE_URI": normalise_database_url(url),
         "WTF_CSRF_ENABLED": False,
         "SERVER_NAME": "localhost",
+        # Fixture passwords are hashed cheaply; test_security checks that production uses scrypt.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     })
     app.test_client_class = IsolatedClient
     with app.app_context():

@@ -302,3 +302,15 @@ def test_region_filter_options_follow_the_user(client, login, world, db):
     page = readable(client.get("/admin/person/").get_data(as_text=True))
     assert "田坪镇" in page  # control: filter options are computed per user, the city sees them
     assert isinstance(db.session.get(Region, world.tianping.id), Region)
+
+
+def test_production_hashes_passwords_with_scrypt(app):
+    """The suite hashes fixture passwords cheaply; outside it (no app, or the default config) scrypt."""
+    from admin_app.config import Config
+    from models import User
+
+    assert Config.PASSWORD_HASH_METHOD == "scrypt"
+    user = User(username="x")
+    user.set_password("a-long-enough-password")  # no app context: the default method
+    assert user.password_hash.startswith("scrypt:")
+    assert user.check_password("a-long-enough-password")
