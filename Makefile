@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 RUN_APT_PACKAGES := fonts-noto-cjk libharfbuzz-subset0
-TEST_APT_PACKAGES := chromium fonts-noto-cjk libharfbuzz-subset0 poppler-utils
+TEST_APT_PACKAGES := chromium fonts-noto-cjk libharfbuzz-subset0 poppler-utils postgresql-client
 TRANSLATIONS := admin_app/translations
 MIGRATION_DB := /tmp/yibuyizhan-make-migration.db
 
@@ -40,7 +40,7 @@ help:
 	@echo "make test       run the suite (SQLite, then PostgreSQL if TEST_DATABASE_URL is set)"
 	@echo "make bench      run every benchmark in bench/"
 	@echo "make lint       ruff"
-	@echo "make migration  regenerate the initial Alembic revision from models/"
+	@echo "make migration MSG=\"…\"  draft a new Alembic revision from the change in models/"
 	@echo "make messages   extract UI strings and update the translation catalogues"
 
 $(STAMP): pyproject.toml
@@ -95,6 +95,8 @@ run: system-run venv translations seed
 	@echo "  tianping  乡镇工作人员 clerk of 田坪镇"
 	@echo "  viewer    只读 viewer of 娄底市"
 	@echo
+	@# The background job worker (SQLite queue in instance/) runs beside the server and stops with it.
+	APP_ENV=development $(FLASK) jobs worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT; \
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collected nothing: that is a failure here too (make stops on any non-zero exit).
@@ -114,12 +116,20 @@ bench: venv translations
 lint: venv
 	$(VENV)/bin/ruff check admin_app views models printables tests bench migrations/env.py
 
-# Regenerate the single initial revision from the models on a throw-away SQLite database.
+# Draft a NEW revision (never touches existing ones): upgrade a throw-away SQLite database to head,
+# autogenerate the difference to models/ as revision <last + 1>, e.g. make migration MSG="job table".
+# Read the draft and finish it by hand (it must run on SQLite and PostgreSQL).
 migration: venv
-	rm -f migrations/versions/*_initial.py $(MIGRATION_DB)
-	DATABASE_URL=sqlite:///$(MIGRATION_DB) APP_ENV=development $(FLASK) db migrate --rev-id 0001 -m initial
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what changed"' >&2; exit 2; }
 	rm -f $(MIGRATION_DB)
-	@ls migrations/versions/*_initial.py
+	@rev=$$($(PY) -c "from alembic.script import ScriptDirectory; \
+	revs = [r.revision for r in ScriptDirectory('migrations').walk_revisions()]; \
+	print(f'{max(map(int, revs)) + 1:04d}')"); \
+	export DATABASE_URL=sqlite:///$(MIGRATION_DB) APP_ENV=development; \
+	status=0; { $(FLASK) db upgrade && $(FLASK) db migrate --rev-id $$rev -m "$(MSG)"; } || status=$$?; \
+	rm -f $(MIGRATION_DB); \
+	ls migrations/versions/*_$${rev}_*.py 2>/dev/null || echo "No new revision written (no schema change?)"; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

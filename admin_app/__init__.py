@@ -6,7 +6,7 @@ import os
 
 from flask import Flask, request, session
 
-from .config import CONFIGS, INSTANCE_DIR
+from .config import CONFIGS, INSTANCE_DIR, resolve_secret_key
 
 
 def create_app(config_override: dict | None = None) -> Flask:
@@ -15,11 +15,8 @@ def create_app(config_override: dict | None = None) -> Flask:
     app.config.from_object(CONFIGS.get(env, CONFIGS["production"]))
     if config_override:
         app.config.update(config_override)
-    if not app.config.get("SECRET_KEY"):
-        if app.debug or app.testing:
-            app.config["SECRET_KEY"] = "dev-only-not-secret"  # noqa: S105
-        else:
-            raise RuntimeError("SECRET_KEY is not set; export SECRET_KEY before starting the server")
+    app.config["SECRET_KEY"] = resolve_secret_key(env if env in CONFIGS else "production", app.config,
+                                                  config_override)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -40,10 +37,13 @@ def create_app(config_override: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 
-    from . import auth, cli, security
+    from . import auth, cli, errors, gate, ops, security
 
     app.register_blueprint(auth.bp)
+    gate.init_app(app)
+    ops.init_app(app)
     security.init_app(app)
+    errors.init_app(app)  # bad input is a 4xx with a Chinese message, never a 500
     cli.init_app(app)
 
     import views

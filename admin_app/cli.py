@@ -2,6 +2,8 @@
 
 * ``regions import FILE.csv`` – upsert regions from a ``code,name,level,parent_code`` file;
 * ``seed-demo [--reset]`` – fill an empty database with the 娄底 demo;
+* ``backup OUT`` / ``restore IN [--force]`` – database backup and restore (``ops.py``);
+* ``jobs worker`` – run background jobs (``jobs.py``);
 * ``users …`` – account management, when ``admin_app/users_cli.py`` is present;
 * ``db …`` – migrations, from Flask-Migrate.
 """
@@ -18,9 +20,68 @@ from flask_babel import gettext as _
 regions_cli = AppGroup("regions", help="行政区划管理 (administrative regions).")
 
 
+def as_option(bootstrap: str | None = None, operator: str | None = None):
+    """``--as USERNAME``: the command's writes act as that user, through the write gate.
+
+    ``bootstrap`` names the system actor used when the option is left out *and the database has no
+    account yet* (the very first ``users create``, ``regions import`` before any account exists);
+    otherwise a command without ``--as`` is refused. ``operator`` adds ``--system``: the server operator
+    acts as that named system actor (reference data such as the official region file, which lies beyond
+    any one account's region). A refusal of the gate exits 1 with its message.
+    """
+    import functools
+
+    def decorate(fn):
+        @click.option("--as", "as_user", metavar="USERNAME", help="以该账号的身份和权限执行(必填)")
+        @functools.wraps(fn)
+        def wrapper(*args, as_user: str | None = None, system: bool = False, **kwargs):
+            from .actor import acting_as, system_actor
+            from .extensions import db
+            from .gate import WriteRefused
+
+            if system and as_user:
+                raise click.ClickException(_("--as 与 --system 只能选一个"))
+            actor = system_actor(operator) if system else resolve_cli_actor(as_user, bootstrap)
+            with acting_as(actor):
+                try:
+                    return fn(*args, **kwargs)
+                except WriteRefused as exc:
+                    db.session.rollback()
+                    raise click.ClickException(exc.message) from None
+        if operator:
+            wrapper = click.option("--system", is_flag=True,
+                                   help=f"以系统身份(system:{operator})执行,记入变更记录")(wrapper)
+        return wrapper
+    return decorate
+
+
+def resolve_cli_actor(username: str | None, bootstrap: str | None = None):
+    """The actor of a CLI command: an active user by name, or a system actor on an empty database."""
+    from flask import g
+    from sqlalchemy import select
+
+    from models import User
+
+    from .actor import system_actor, user_actor
+    from .extensions import db
+    from .scope import Scope
+
+    if username:
+        user = db.session.scalars(select(User).where(User.username == username.strip())).first()
+        if user is None or not user.active:
+            raise click.ClickException(_("账号不存在或已停用:%(name)s", name=username))
+        g._scope = Scope.for_user(user)  # helpers that read current_scope() see this user's scope
+        return user_actor(user)
+    if bootstrap and db.session.scalar(select(User.id).limit(1)) is None:
+        return system_actor(bootstrap)
+    raise click.ClickException(_("请用 --as 用户名 指明以哪个账号的身份执行(所有写入都要记录操作人)"))
+
+
+
 @regions_cli.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False))
 @with_appcontext
+@as_option(bootstrap="regions-import", operator="regions-import")
 def regions_import(csv_file: str) -> None:
     """导入行政区划 CSV(列:code,name,level,parent_code);按代码更新或新增,有错误则整体不写入。"""
     from .extensions import db
@@ -48,14 +109,16 @@ def regions_import(csv_file: str) -> None:
 @with_appcontext
 def seed_demo_command(reset: bool) -> None:
     """生成娄底市演示数据(区划、部站、岗位、人员、计划、账号)。"""
+    from .actor import acting_as, system_actor
     from .demo import DEMO_PASSWORD, DatabaseNotEmpty, clear_data, seed_demo
     from .extensions import db
 
     try:
-        if reset:
-            clear_data(db.session)
-        result = seed_demo(db.session)
-        db.session.commit()
+        with acting_as(system_actor("seed-demo")):
+            if reset:
+                clear_data(db.session)
+            result = seed_demo(db.session)
+            db.session.commit()
     except DatabaseNotEmpty as exc:
         db.session.rollback()
         raise click.ClickException(
@@ -76,6 +139,13 @@ def init_app(app: Flask) -> None:
     """Register CLI command groups."""
     app.cli.add_command(regions_cli)
     app.cli.add_command(seed_demo_command)
+    from .jobs import jobs_cli
+
+    app.cli.add_command(jobs_cli)
+    from .ops import backup_command, restore_command
+
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
     try:
         from .users_cli import users
     except ModuleNotFoundError as exc:  # helper module absent; a broken import inside it still raises
@@ -83,3 +153,4 @@ def init_app(app: Flask) -> None:
             raise
     else:
         app.cli.add_command(users)
+

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+
+# Signs development sessions only; refused whenever APP_ENV is production (``resolve_secret_key``).
+DEV_SECRET_KEY = "dev-only-not-secret"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 16
 
 
 def _sqlite_default() -> str:
@@ -39,10 +45,24 @@ class Config:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = int(os.environ.get("IDLE_TIMEOUT_SECONDS", 1800))  # idle timeout
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
-    LOGIN_MAX_FAILURES = 5
+    # Login throttling (admin_app.security.LoginThrottle): failures count within the window.
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024  # a request body (an upload) above this answers 413
     LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
-    PASSWORD_HASH_METHOD = "scrypt"
+    LOGIN_FREE_FAILURES = 3  # per username and address, before the back-off starts
+    LOGIN_BACKOFF_BASE_SECONDS = 1  # then wait base * 2^(failures - free) seconds after the last failure
+    LOGIN_BACKOFF_MAX_SECONDS = 300
+    LOGIN_BACKOFF_MEMORY_SECONDS = 24 * 60 * 60  # how long a pair's failures count for its back-off
+    LOGIN_USERNAME_MAX_FAILURES = 100  # per username over all addresses, within the window
+    LOGIN_ADDRESS_MAX_FAILURES = 50  # per address over all usernames, within the window
+    # Reverse proxies in front of the app that append to X-Forwarded-For (werkzeug ProxyFix); 0 trusts none.
+    PROXY_COUNT = int(os.environ.get("PROXY_COUNT", 0))
+    PASSWORD_HASH_METHOD = "scrypt"  # noqa: S105 - a method name, not a password
     PRINT_WORKERS = int(os.environ.get("PRINT_WORKERS", 2))
+    # Background jobs (admin_app/jobs.py): the Huey queue. Empty = SQLite file in instance/ (embedded);
+    # redis://host:6379/0 in production, shared by every web and worker machine.
+    JOBS_URL = os.environ.get("JOBS_URL", "")
+    JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "yibuyizhan")
+    JOBS_DIR = os.environ.get("JOBS_DIR") or str(INSTANCE_DIR / "jobs")  # result files; shared by all machines
     TESTING = False
     DEBUG = False
 
@@ -50,7 +70,7 @@ class Config:
 class DevelopmentConfig(Config):
     DEBUG = True
     # A stable key for local development only; production must set SECRET_KEY.
-    SECRET_KEY = os.environ.get("SECRET_KEY") or "dev-only-not-secret"
+    SECRET_KEY = os.environ.get("SECRET_KEY") or DEV_SECRET_KEY
 
 
 class TestingConfig(Config):
@@ -60,3 +80,28 @@ class TestingConfig(Config):
 
 
 CONFIGS = {"production": Config, "development": DevelopmentConfig, "testing": TestingConfig}
+
+
+def resolve_secret_key(env: str, app_config, override: dict | None = None) -> str:
+    """The session signing key, or RuntimeError when production lacks a real one.
+
+    Precedence: ``create_app``'s override, then ``SECRET_KEY`` from the environment as it is now, then the
+    config class. With ``APP_ENV=production`` (also the default and any unknown value) the key must be set,
+    must not be the development key and must be at least ``MIN_SECRET_KEY_LENGTH`` characters. The only
+    exception is an app built in code with ``TESTING`` and no key at all (test suites): it gets a random
+    key for this process, never the development key.
+    """
+    key = (override or {}).get("SECRET_KEY") or os.environ.get("SECRET_KEY") or app_config.get("SECRET_KEY")
+    if env in ("development", "testing"):
+        return key or DEV_SECRET_KEY
+    if not key:
+        if app_config.get("TESTING"):
+            return secrets.token_hex(32)
+        raise RuntimeError("SECRET_KEY is not set; export SECRET_KEY (e.g. `openssl rand -hex 32`) "
+                           "before starting the server")
+    if key == DEV_SECRET_KEY:
+        raise RuntimeError("SECRET_KEY is the development key; production needs its own secret key")
+    if len(key) < MIN_SECRET_KEY_LENGTH and not app_config.get("TESTING"):
+        raise RuntimeError(f"SECRET_KEY is too short (at least {MIN_SECRET_KEY_LENGTH} characters); "
+                           "use e.g. `openssl rand -hex 32`")
+    return key

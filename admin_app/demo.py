@@ -28,6 +28,7 @@ from models import (
     Person,
     PlanItem,
     Post,
+    PostType,
     Qualification,
     Region,
     Room,
@@ -290,18 +291,26 @@ class _Builder:
         return person
 
     # -- the merged office -----------------------------------------------------------------------
+    def post_types(self) -> dict[str, PostType]:
+        """The city's post catalogue: 编制数 and required qualification per post type."""
+        rows = [(title, side, qual) for title, side, _parent, qual in TOWNSHIP_POSTS]
+        rows += [(title, side, None) for title, side, _parent in VILLAGE_POSTS]
+        self.types = {title: self.add(PostType(title=title, side=side.value, headcount=1, sort_order=i * 10,
+                                               required_qualification=qual.value if qual else None))
+                      for i, (title, side, qual) in enumerate(rows, start=1)}
+        return self.types
+
     def office(self, township: Region, villages: list[Region]) -> _Office:
         office = _Office(township, villages)
-        for order, (title, side, parent, qual) in enumerate(TOWNSHIP_POSTS, start=1):
+        for order, (title, side, parent, _qual) in enumerate(TOWNSHIP_POSTS, start=1):
             office.posts[title] = self.add(Post(
                 region=township, title=title, side=side.value, parent=office.posts.get(parent),
-                sort_order=order * 10, headcount=1,
-                required_qualification=qual.value if qual else None))
+                sort_order=order * 10, post_type=self.types[title]))
         for village in villages:
             for order, (title, side, parent) in enumerate(VILLAGE_POSTS, start=1):
                 office.village_posts.append(self.add(Post(
                     region=village, title=title, side=side.value, parent=office.posts[parent],
-                    sort_order=100 + order * 10, headcount=1)))
+                    sort_order=100 + order * 10, post_type=self.types[title])))
         self.session.flush()
         return office
 
@@ -540,6 +549,7 @@ def seed_demo(session: Session, today: datetime.date | None = None) -> dict:
         offices[code] = _Office(township, [b.region(vc, vn, "village", township) for vc, vn in villages])
 
     users, listing = b.accounts(regions)
+    b.post_types()
     duties = b.duties()
     for index, office in enumerate(offices.values()):
         built = b.office(office.township, office.villages)

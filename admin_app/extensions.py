@@ -2,14 +2,15 @@
 
 from flask_babel import Babel
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
 from models import Base
 
+from .lazy_migrate import LazyMigrate
+
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
+migrate = LazyMigrate()  # Flask-Migrate, loaded (with Alembic) only when a migration runs
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

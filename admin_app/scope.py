@@ -9,7 +9,9 @@ A model declares how its rows reach a region with ``__scope__``:
 * ``"person.region_id"`` – through a many-to-one relationship (any depth);
 * ``"grants.region_id"`` – through a one-to-many relationship (any row matches);
 * ``"self"`` – the row is a region;
-* ``None`` – a city-wide table: everyone in the city reads it, only a global grant may change it.
+* ``None`` – a city-wide table: everyone in the city reads it, only a global grant may change it;
+* ``"owner:owner_id"`` – a user's own rows (background jobs): only the user whose id the column holds
+  reaches them, whatever their role (no city admin either); roles and rights do not apply.
 
 ``__scope_null_is_global__ = True`` makes rows with an empty region city-wide in the same way.
 """
@@ -152,12 +154,23 @@ class Scope:
 
     def can(self, model: type | str, action: str) -> bool:
         """May the user do ``action`` on ``model`` somewhere in their scope?"""
+        if owner_column(model) is not None:
+            return self.user_id is not None
         name = model if isinstance(model, str) else model.__name__
         return bool(self._grants_allowing(name, action))
 
     @property
     def is_global(self) -> bool:
-        return any(gr.is_root for gr in self.grants)
+        """Holds a city-level role: city-wide tables, the rights screen, the city dashboard.
+
+        It comes from the role, not from the region tree: a province imported above 娄底 changes nothing
+        for the city admin of 娄底."""
+        return any(ROLE_RANK[Role(gr.role)] >= ROLE_RANK[Role.CITY_ADMIN] for gr in self.grants)
+
+    def city_level(self, model_name: str, action: str) -> bool:
+        """May the user ``action`` city-wide rows of ``model_name`` (a city-level role allowing it)?"""
+        return any(ROLE_RANK[Role(gr.role)] >= ROLE_RANK[Role.CITY_ADMIN]
+                   for gr in self._grants_allowing(model_name, action))
 
     def may_grant(self, role: str, region) -> bool:
         """May the user hand out ``role`` over ``region``? Never above a role held over that region."""
@@ -200,9 +213,11 @@ class Scope:
         name = model.__name__
         if not self.can(name, action):
             return false()
+        if (owner := owner_column(model)) is not None:
+            return getattr(model, owner) == self.user_id
         spec = getattr(model, "__scope__", None)
         if spec is None:
-            if action in (VIEW, PRINT, EXPORT) or self._paths(name, action)[0]:
+            if action in (VIEW, PRINT, EXPORT) or self.city_level(name, action):
                 return true()
             return false()
         if spec == "self":
@@ -213,7 +228,8 @@ class Scope:
         ids = self.region_ids(action, name)
         if ids is None:
             return true()
-        null_global = getattr(model, "__scope_null_is_global__", False) and action in (VIEW, PRINT, EXPORT)
+        null_global = (getattr(model, "__scope_null_is_global__", False) and action in (VIEW, PRINT, EXPORT)
+                       or getattr(model, "__scope_null_for_city__", False) and self.city_level(name, action))
         return _path_condition(model, spec.split("."), ids, null_global)
 
     def filter(self, query, model: type, action: str = VIEW):
@@ -229,12 +245,14 @@ class Scope:
         name = model.__name__
         if not self.can(name, action):
             return False
+        if (owner := owner_column(model)) is not None:
+            return getattr(obj, owner) == self.user_id
         spec = getattr(model, "__scope__", None)
+        if spec is None:
+            return action in (VIEW, PRINT, EXPORT) or self.city_level(name, action)
         everything, paths = self._paths(name, action)
         if everything:
             return True
-        if spec is None:
-            return action in (VIEW, PRINT, EXPORT)
         if spec == "self":
             path = obj.path or (obj.compute_path() if obj.code else None)
             return path is not None and any(path.startswith(p) for p in paths)
@@ -249,6 +267,51 @@ class Scope:
             if not any(region.path.startswith(p) for p in paths):
                 return False
         return True
+
+
+class SystemScope(Scope):
+    """The scope of a named system actor (seed, migrations, the first account): every right, every
+    region. Domain rules still apply: the write gate checks them for every actor."""
+
+    def can(self, model, action: str) -> bool:
+        return True
+
+    @property
+    def is_global(self) -> bool:
+        return True
+
+    def city_level(self, model_name: str, action: str) -> bool:
+        return True
+
+    def may_grant(self, role: str, region) -> bool:
+        return region is not None
+
+    def region_ids(self, action: str = VIEW, model_name: str = "Region"):
+        return None
+
+    def covers_path(self, path, action: str = VIEW, model_name: str = "Region") -> bool:
+        return True
+
+    def condition(self, model: type, action: str = VIEW):
+        return true()
+
+    def allows(self, obj, action: str) -> bool:
+        return True
+
+
+def owner_column(model: type | str) -> str | None:
+    """The user-id column of a model scoped ``"owner:<column>"`` (a user's own rows), else None."""
+    if isinstance(model, str):
+        model = _models_by_name().get(model)
+    spec = getattr(model, "__scope__", None)
+    return spec.removeprefix("owner:") if isinstance(spec, str) and spec.startswith("owner:") else None
+
+
+@functools.cache
+def _models_by_name() -> dict[str, type]:
+    from models import scoped_models
+
+    return {m.__name__: m for m in scoped_models()}
 
 
 def _path_condition(model, parts: list[str], ids, null_global: bool) -> ColumnElement[bool]:

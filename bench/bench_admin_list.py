@@ -91,7 +91,7 @@ def make_app(city: CityData):
     from admin_app.extensions import db
     from models import Person
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": normalise_database_url(city.url), "SECRET_KEY": "bench",
+    app = create_app({"SQLALCHEMY_DATABASE_URI": normalise_database_url(city.url), "SECRET_KEY": "bench-" * 4,
                       "SERVER_NAME": "localhost"})
     meta = Person.__admin__
     stock = Admin(app, name="stock", url="/stock", endpoint="stock", theme=Bootstrap4Theme(fluid=True))

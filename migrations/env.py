@@ -64,9 +64,27 @@ def run_migrations_online() -> None:
     if args.get("process_revision_directives") is None:
         args["process_revision_directives"] = process_revision_directives
     with get_engine().connect() as connection:
-        context.configure(connection=connection, target_metadata=get_metadata(), **args)
-        with context.begin_transaction():
-            context.run_migrations()
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a SQLite table by copy, DROP and rename; with foreign keys on (the app turns
+            # them on for every connection) the DROP runs ON DELETE CASCADE / SET NULL on the rows that point
+            # at the table, e.g. rebuilding ``post`` deleted every appointment. Off while migrating (the
+            # pragma is ignored inside a transaction, hence the commit), then checked and turned back on.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            context.configure(connection=connection, target_metadata=get_metadata(), **args)
+            with context.begin_transaction():
+                context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    raise RuntimeError(f"foreign keys broken by the migration: {broken[:10]}")
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 if context.is_offline_mode():

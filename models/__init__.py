@@ -4,7 +4,8 @@ from .accounts import MIN_PASSWORD_LENGTH, AuditLog, Grant, User
 from .base import Base, LabeledEnum, TimestampMixin
 from .duties import Duty, DutyAdjustment, DutyTemplateEntry
 from .enums import *  # noqa: F403
-from .org import Appointment, Post, Room, ServiceWindow
+from .jobs import Job, JobKind, JobStatus
+from .org import Appointment, Post, PostType, Room, ServiceWindow
 from .people import MilitiaMembership, Person, Qualification, VeteranProfile, name_pinyin
 from .plans import AnnualPlan, PlanItem, PlanTemplateItem
 from .print_settings import PrintSettings  # noqa: F401
@@ -14,8 +15,9 @@ from .services import ServiceRecord
 
 __all__ = [
     "MIN_PASSWORD_LENGTH", "Appointment", "AnnualPlan", "AuditLog", "Base", "Duty", "DutyAdjustment",
-    "DutyTemplateEntry", "Grant", "LabeledEnum", "MilitiaMembership", "Person", "PlanItem", "Post",
+    "DutyTemplateEntry", "Grant", "LabeledEnum", "MilitiaMembership", "Person", "PlanItem", "Post", "PostType",
     "PlanTemplateItem",
+    "Job", "JobKind", "JobStatus",
     "Qualification", "Region", "Room", "ServiceRecord", "ServiceWindow", "TimestampMixin", "User",
     "VeteranProfile", "name_pinyin",
 ]

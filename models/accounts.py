@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import functools
+from pathlib import Path
 
 from flask_login import UserMixin
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String
@@ -14,7 +16,29 @@ from .enums import Role
 from .region import Region
 
 MIN_PASSWORD_LENGTH = 10
+COMMON_PASSWORDS_FILE = Path(__file__).with_name("common_passwords.txt")
 UNUSABLE_PASSWORD = "!"  # noqa: S105 - a hash no password matches (account cannot log in)
+
+
+@functools.cache
+def common_passwords() -> frozenset[str]:
+    """The shipped list of common passwords (lower case), one per line; ``#`` starts a comment."""
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(s.strip().lower() for s in lines if s.strip() and not s.startswith("#"))
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why a password is refused (a Chinese sentence), or None when the policy accepts it."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"密码至少 {MIN_PASSWORD_LENGTH} 位"
+    if len(set(password)) == 1:
+        return "密码不能由同一个字符重复组成"
+    if password.lower() in common_passwords():
+        return "密码过于常见,容易被猜中,请换一个"
+    if username and password.lower() == username.strip().lower():
+        return "密码不能与用户名相同"
+    return None
 
 
 def password_hash_method() -> str:
@@ -43,11 +67,16 @@ class User(UserMixin, TimestampMixin, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), unique=True, nullable=False, info={"label": "用户名"})
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False, default=UNUSABLE_PASSWORD,
-                                               info={"label": "密码"})
+                                               info={"label": "密码", "secret": True})
     display_name: Mapped[str] = mapped_column(String(40), nullable=False, default="",
                                               info={"label": "姓名"})
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, info={"label": "启用"})
-    last_login_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, info={"label": "最近登录"})
+    last_login_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, info={"label": "最近登录",
+                                                                                    "bookkeeping": True})
+    # Part of every session: a logout, a password change or a deactivation bumps it, and a session
+    # that carries an older value is refused (admin_app.auth).
+    session_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0",
+                                                 info={"bookkeeping": True, "label": "会话版本"})
 
     grants: Mapped[list[Grant]] = relationship(back_populates="user", cascade="all, delete-orphan",
                                                lazy="selectin")
@@ -59,9 +88,14 @@ class User(UserMixin, TimestampMixin, Base):
     def is_active(self) -> bool:  # Flask-Login
         return self.active
 
+    def get_id(self) -> str:  # Flask-Login keeps this in the session; the user loader checks both parts
+        return f"{self.id}:{self.session_version or 0}"
+
     def set_password(self, password: str) -> None:
-        if len(password or "") < MIN_PASSWORD_LENGTH:
-            raise ValueError(f"密码至少 {MIN_PASSWORD_LENGTH} 位")
+        """Hash a new password; raises ValueError with a Chinese message when the policy refuses it."""
+        problem = password_problem(password, self.username or "")
+        if problem is not None:
+            raise ValueError(problem)
         self.password_hash = generate_password_hash(password, method=password_hash_method())
 
     def check_password(self, password: str) -> bool:
@@ -92,7 +126,7 @@ class Grant(TimestampMixin, Base):
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
                                            info={"label": "授权范围"})
 
-    user: Mapped[User] = relationship(back_populates="grants", info={"label": "账号"})
+    user: Mapped[User] = relationship(back_populates="grants", info={"label": "账号", "cross_township": True})
     region: Mapped[Region] = relationship(lazy="joined", info={"label": "授权范围"})
 
     def __str__(self) -> str:
@@ -105,15 +139,17 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
     __scope__ = "region_id"
     __scope_null_is_global__ = False
+    __scope_null_for_city__ = True  # city-wide tables and system work: city-level roles read them
     __admin__ = {
         "name": "变更记录", "category": "系统管理", "order": 90,
-        "list": ["at", "user", "action", "table_name", "row_id", "summary"],
+        "list": ["at", "user", "actor", "action", "table_name", "row_id", "summary"],
         "search": ["table_name", "summary"],
         "filters": ["action", "table_name"],
         "form": [],
         "sort": "-at",
         "read_only": True,
         "details_extra": "admin/history_restore.html",
+        "formatters": {"before": "views.history:format_snapshot", "after": "views.history:format_snapshot"},
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -121,7 +157,8 @@ class AuditLog(Base):
                                                   info={"label": "时间"})
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"),
                                                 info={"label": "操作人"})
-    action: Mapped[str] = mapped_column(String(10), nullable=False, info={"label": "操作"})
+    actor: Mapped[str | None] = mapped_column(String(60), info={"label": "操作人账号"})
+    action: Mapped[str] = mapped_column(String(20), nullable=False, info={"label": "操作"})
     table_name: Mapped[str] = mapped_column(String(40), nullable=False, index=True, info={"label": "数据表"})
     row_id: Mapped[int | None] = mapped_column(Integer, info={"label": "记录编号"})
     region_id: Mapped[int | None] = mapped_column(ForeignKey("region.id", ondelete="SET NULL"), index=True,

@@ -43,6 +43,15 @@ class TimestampMixin:
     def __mapper_args__(cls) -> dict:  # noqa: N805
         return {"version_id_col": cls.version}
 
+    @property
+    def row_version(self) -> int | None:
+        """The version a form shows; a form posts it back and the write gate refuses a stale one."""
+        return self.version
+
+    @row_version.setter
+    def row_version(self, posted) -> None:
+        self.__dict__["_posted_version"] = posted
+
 
 class LabeledEnum(enum.StrEnum):
     """A str enum whose members carry their Chinese UI label: ``MEMBER = ("value", "标签")``."""

@@ -144,7 +144,8 @@ class DutyAdjustment(TimestampMixin, Base):
         if self.action in (AdjustmentAction.ADD.value, AdjustmentAction.MOVE.value):
             if target is None:
                 errors["target_post"] = "请选择目标岗位"
-            elif township_id is not None and target.region_id != township_id:
+            elif township_id is not None and (target.region.id if target.region is not None
+                                              else target.region_id) != township_id:
                 errors["target_post"] = "目标岗位必须是本乡镇(街道)的岗位"
         if self.action == AdjustmentAction.REWORD.value and not (self.new_wording or "").strip():
             errors["new_wording"] = "请填写新的职责表述"

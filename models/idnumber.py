@@ -53,23 +53,34 @@ def parse_id_number(value: str, today: datetime.date | None = None) -> IdNumber:
 
 
 def mask_id_number(number: str | None) -> str:
-    """``431302199001010018`` → ``431302********0018``."""
+    """``431302199001010018`` → ``4313**********0018``: the county (digits 5–6) and the birth date
+    (digits 7–14) are never shown (see ``admin_app.privacy`` for the whole policy)."""
     if not number:
         return ""
-    if len(number) <= 10:
+    if len(number) <= 8:
         return "*" * len(number)
-    return number[:6] + "*" * (len(number) - 10) + number[-4:]
+    return number[:4] + "*" * (len(number) - 8) + number[-4:]
+
+
+def mask_birth_date(value: datetime.date | None) -> str:
+    """The year only: ``1990-01-01`` → ``1990``; month and day would complete a masked ID number."""
+    if value is None:
+        return ""
+    return str(value.year)
 
 
 def mask_phone(phone: str | None) -> str:
+    """``13812341234`` → ``138****1234``."""
     if not phone:
         return ""
-    if len(phone) < 7:
-        return "*" * len(phone)
-    return phone[:3] + "****" + phone[-4:]
+    if len(phone) >= 11:
+        return phone[:3] + "****" + phone[-4:]
+    # a landline or a short number: showing 7 of 8 digits would hide nothing
+    return "****" + phone[-2:] if len(phone) > 4 else "*" * len(phone)
 
 
 def mask_text(text: str | None) -> str:
+    """A free text (an address): its first three characters, then ``****``."""
     if not text:
         return ""
-    return text[:3] + "****" if len(text) > 3 else "****"
+    return text[:3] + "****" if len(text) > 6 else "****"

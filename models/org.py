@@ -13,23 +13,59 @@ from .people import Person, Qualification
 from .region import Region
 
 
+class PostType(TimestampMixin, Base):
+    """The city's post catalogue (岗位目录): per post type its 编制数 and the qualification it requires.
+
+    City-level settings: clerks read them and pick a type for each post; only a city admin changes them.
+    """
+
+    __tablename__ = "post_type"
+    __table_args__ = (
+        enum_check("side", PostSide),
+        enum_check("required_qualification", QualificationKind, nullable=True),
+    )
+    __scope__ = None
+    __admin__ = {
+        "name": "岗位目录", "category": "组织机构", "order": 5,
+        "list": ["title", "side", "headcount", "required_qualification", "sort_order"],
+        "search": ["title"],
+        "filters": ["side"],
+        "form": ["title", "side", "headcount", "required_qualification", "sort_order"],
+        "sort": "sort_order",
+    }
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(60), nullable=False, unique=True, info={"label": "岗位类别"})
+    side: Mapped[str] = enum_column(PostSide, "所属")
+    headcount: Mapped[int] = mapped_column(Integer, nullable=False, default=1, info={
+        "label": "编制数", "min": 0, "max": 99,
+        "description": "每个乡镇(或村)此类岗位同时在任的最多人数"})
+    required_qualification: Mapped[str | None] = enum_column(
+        QualificationKind, "任职资格要求", nullable=True,
+        description="设置后,无有效资格的人员不能任此类岗位")
+    sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0, info={"label": "排序"})
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class Post(TimestampMixin, Base):
     """A post (岗位) of a township or village office; ``parent`` is the org-chart edge (reports to / 分管)."""
 
     __tablename__ = "post"
     __table_args__ = (
         enum_check("side", PostSide),
-        enum_check("required_qualification", QualificationKind, nullable=True),
     )
     __scope__ = "region_id"
     __admin__ = {
         "name": "岗位", "category": "组织机构", "order": 10,
-        "list": ["title", "side", "region", "parent", "sort_order", "headcount", "required_qualification"],
+        "list": ["title", "post_type", "side", "region", "parent", "sort_order"],
         "search": ["title"],
         "filters": ["region", "side"],
-        "form": ["region", "title", "side", "parent", "sort_order", "headcount", "required_qualification"],
+        "form": ["region", "post_type", "title", "side", "parent", "sort_order"],
         "sort": "sort_order",
     }
+    __delete_protect__ = ("Appointment",)  # holders' records; child posts and plan items only unlink
 
     id: Mapped[int] = mapped_column(primary_key=True)
     region_id: Mapped[int] = mapped_column(ForeignKey("region.id"), nullable=False, index=True,
@@ -39,12 +75,11 @@ class Post(TimestampMixin, Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("post.id", ondelete="SET NULL"), index=True,
                                                   info={"label": "上级岗位"})
     sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0, info={"label": "排序"})
-    headcount: Mapped[int] = mapped_column(Integer, nullable=False, default=1, info={"label": "编制数"})
-    required_qualification: Mapped[str | None] = enum_column(
-        QualificationKind, "任职资格要求", nullable=True,
-        description="设置后,无有效资格的人员不能任此岗位")
+    post_type_id: Mapped[int] = mapped_column(ForeignKey("post_type.id"), nullable=False, index=True,
+                                              info={"label": "岗位类别"})
 
     region: Mapped[Region] = relationship(info={"label": "所属乡镇/村", "levels": ("township", "village")})
+    post_type: Mapped[PostType] = relationship(lazy="joined", info={"label": "岗位类别"})
     parent: Mapped[Post | None] = relationship(remote_side=[id], back_populates="children",
                                                info={"label": "上级岗位(分管)"})
     children: Mapped[list[Post]] = relationship(back_populates="parent")
@@ -53,6 +88,30 @@ class Post(TimestampMixin, Base):
 
     def __str__(self) -> str:
         return f"{self.title}({self.region.name})" if self.region is not None else self.title
+
+    @property
+    def headcount(self) -> int:
+        """编制数, from the city's catalogue."""
+        return self.post_type.headcount if self.post_type is not None else 1
+
+    @property
+    def required_qualification(self) -> str | None:
+        return self.post_type.required_qualification if self.post_type is not None else None
+
+    def check(self) -> dict[str, str]:
+        """A post takes its type from the catalogue (by title when none was picked) and its title from it."""
+        if self.post_type is None and self.post_type_id is None and self.title:
+            session = object_session(self) or object_session(self.region) if self.region is not None else None
+            found = session.scalars(select(PostType).where(PostType.title == self.title)).first() \
+                if session is not None else None
+            if found is None:
+                return {"post_type": f"“{self.title}”不在全市岗位目录中,请选择岗位类别"}
+            self.post_type = found
+        if not self.title and self.post_type is not None:
+            self.title = self.post_type.title
+        if self.parent is self:
+            return {"parent": "上级岗位不能是自身"}
+        return {}
 
     def current_appointments(self, day: datetime.date | None = None) -> list[Appointment]:
         day = day or datetime.date.today()
@@ -113,7 +172,29 @@ class Appointment(TimestampMixin, Base):
                 kind = QualificationKind.label_of(post.required_qualification)
                 errors["person"] = (f"{person.name} 没有有效的“{kind}”,不能任“{post.title}”。"
                                     f"请先在“资格认证”中登记其资格认证考核结果")
+        if post is not None and not errors:
+            errors.update(self._headcount_error(post))
         return errors
+
+    def _headcount_error(self, post: Post) -> dict[str, str]:
+        """编制数: current appointments on posts of this type in this region, this one included, on any day
+        of this appointment's term, never exceed the catalogue's headcount (ended appointments don't count)."""
+        session = object_session(self) or object_session(post)
+        if session is None or post.post_type is None or self.end_on is not None and self.end_on < self.start_on:
+            return {}
+        day = self.start_on or datetime.date.today()
+        stmt = (select(Appointment.id).join(Post, Appointment.post_id == Post.id)
+                .where(Post.region_id == post.region_id, Post.post_type_id == post.post_type.id,
+                       (Appointment.end_on.is_(None)) | (Appointment.end_on >= day)))
+        if self.end_on is not None:
+            stmt = stmt.where(Appointment.start_on <= self.end_on)
+        if self.id is not None:
+            stmt = stmt.where(Appointment.id != self.id)
+        others = len(session.scalars(stmt).all())
+        if others + 1 > post.post_type.headcount:
+            return {"post": f"“{post.post_type.title}”编制数为 {post.post_type.headcount},"
+                            f"已有 {others} 人在任,不能再任命。请先为现任人员填写离任日期"}
+        return {}
 
 
 class Room(TimestampMixin, Base):

@@ -90,7 +90,10 @@ class PlanItem(TimestampMixin, Base):
         if self.month is None or not 1 <= self.month <= 12:
             errors["month"] = "月份应为 1 至 12"
         plan = self.plan
-        if self.lead_post is not None and plan is not None and self.lead_post.region_id != plan.township_id:
+        lead = self.lead_post
+        lead_region = (lead.region.id if lead.region is not None else lead.region_id) if lead is not None else None
+        plan_region = (plan.township.id if plan.township is not None else plan.township_id) if plan else None
+        if lead is not None and plan is not None and lead_region != plan_region:
             errors["lead_post"] = "牵头岗位必须是本乡镇(街道)的岗位"
         return errors
 

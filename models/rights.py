@@ -38,7 +38,11 @@ class RolePermission(Base):
 
 
 class LoginAttempt(Base):
-    """A failed login, kept for the throttling window (per username and per address)."""
+    """A login attempt under way or failed, kept for the throttling window (admin_app.security).
+
+    The row is written (and committed) before the password is checked, so parallel attempts see each
+    other; a refused attempt's row and a successful login's rows are deleted again.
+    """
 
     __tablename__ = "login_attempt"
     __table_args__ = (
@@ -46,6 +50,7 @@ class LoginAttempt(Base):
         Index("ix_login_attempt_address_at", "address", "at"),
     )
     __scope__ = None
+    __gate__ = "exempt"  # security bookkeeping: written before anyone is logged in, never audited
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(40), nullable=False, info={"label": "用户名"})

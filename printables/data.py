@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from admin_app import privacy
 from models import (
     AnnualPlan,
     Appointment,
@@ -31,7 +32,6 @@ from models.enums import (
     PoliticalStatus,
     Service,
 )
-from models.idnumber import mask_id_number, mask_phone
 
 from .orgchart import Layout, PostNode, layout_tree
 
@@ -189,8 +189,9 @@ class RosterRow:
 
 
 def person_cells(person: Person, sensitive: bool) -> list[str]:
-    id_number = person.id_number if sensitive else mask_id_number(person.id_number)
-    phone = person.phone if sensitive else mask_phone(person.phone)
+    """A person's roster cells; without ``sensitive`` masked by the one policy (admin_app.privacy)."""
+    id_number = privacy.shown(Person, person, "id_number", sensitive)
+    phone = privacy.shown(Person, person, "phone", sensitive)
     return [person.name, Gender.label_of(person.gender), id_number or "", phone or "",
             PoliticalStatus.label_of(person.political_status)]
 

@@ -10,8 +10,10 @@ from flask_admin import BaseView, expose
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from admin_app import privacy
+from admin_app.audit_access import record_access
 from admin_app.extensions import db
-from admin_app.scope import PRINT, SENSITIVE, current_scope, regions_in_scope
+from admin_app.scope import PRINT, current_scope, regions_in_scope
 from models import AnnualPlan, MilitiaMembership, Post, Region, VeteranProfile
 from models.enums import RegionLevel
 
@@ -38,8 +40,12 @@ def resolve_region(code: str, model: type, levels: tuple[str, ...] = TOWNSHIP) -
 
 
 def may_see_sensitive(model: type, region: Region) -> bool:
-    scope = current_scope()
-    return scope.can(model, SENSITIVE) and scope.covers_path(region.path, SENSITIVE, model.__name__)
+    return privacy.may_see(model, region)  # the one policy: admin_app/privacy.py
+
+
+def _roster_count(html: str) -> int:
+    """Rows of a rendered roster (each starts with its number cell), for the access audit."""
+    return html.count('<tr><td class="c">')
 
 
 def pdf_response(html: str, filename: str) -> Response:
@@ -81,14 +87,25 @@ def org_chart_preview(code: str):
 @bp.route("/<code>/org-charts.pdf")
 @login_required
 def org_charts_pdf(code: str):
-    """All townships of a county (or the city) in one PDF, one chart each, in code order."""
+    """All townships of a county (or the city) in one PDF, one chart each, in code order: a background
+    job (it takes minutes at city scale). Queues it, or finds the same one still unfinished, and shows it
+    in 我的任务; the worker picks the townships again with the owner's scope when it runs."""
+    from flask import flash, redirect
+
+    from admin_app.gate import WriteRefused
+    from admin_app.jobs import enqueue, townships_to_print
+    from models import JobKind
+
     group = resolve_region(code, Post, levels=GROUPS)
-    townships = [r for r in regions_in_scope(PRINT, TOWNSHIP, model_name="Post")
-                 if r.path.startswith(group.path)]
-    if not townships:
+    if not townships_to_print(current_scope(), group):
         abort(404)
-    charts = [documents.chart_data(db.session, t) for t in townships]
-    return pdf_response(documents.org_chart_html(charts), f"{group.name}合署办公架构图.pdf")
+    try:
+        job = enqueue(JobKind.ORG_CHARTS, {"region": group.code}, title=f"{group.name}合署办公架构图")
+    except WriteRefused as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for("print_menu.index"))
+    return redirect(url_for("jobs.job", job_id=job.id), code=303)
 
 
 @bp.route("/<code>/duty-table.pdf")
@@ -112,7 +129,9 @@ def annual_plan_pdf(code: str, year: int):
 @login_required
 def veterans_pdf(code: str):
     township = resolve_region(code, VeteranProfile)
-    html = documents.veterans_html(db.session, township, may_see_sensitive(VeteranProfile, township))
+    sensitive = may_see_sensitive(VeteranProfile, township)
+    html = documents.veterans_html(db.session, township, sensitive)
+    record_access("print", "VeteranProfile", _roster_count(html), township.name)
     return pdf_response(html, f"{township.name}退役军人花名册.pdf")
 
 
@@ -122,6 +141,7 @@ def militia_pdf(code: str, year: int):
     township = resolve_region(code, MilitiaMembership)
     html = documents.militia_html(db.session, township, _year(year),
                                   may_see_sensitive(MilitiaMembership, township))
+    record_access("print", "MilitiaMembership", _roster_count(html), f"{township.name} {year}")
     return pdf_response(html, f"{township.name}{year}年度民兵花名册.pdf")
 
 

@@ -59,9 +59,14 @@ def db(app):
     Requests made by ``client`` use their own session: call ``db.session.expire_all()`` before
     reading attributes of objects loaded before a request.
     """
+    from admin_app.actor import acting_as, system_actor
+
     ctx = app.app_context()
     ctx.push()
-    yield _db
+    # The test body writes its fixtures as a named system actor (the write gate refuses a flush with
+    # none); requests made through ``client`` run in their own context and act as the logged-in user.
+    with acting_as(system_actor("tests")):
+        yield _db
     _db.session.rollback()
     _db.session.remove()
     if _db.engine.dialect.name == "postgresql":
@@ -139,7 +144,7 @@ def login(client):
     """``login("shanshan")`` logs the test client in as that user."""
 
     def _login(username: str, password: str = PASSWORD):
-        client.get("/logout")
+        client.post("/logout")  # logout is POST only (CSRF is off in the test app)
         rv = client.post("/login", data={"username": username, "password": password})
         assert rv.status_code == 302, rv.data[:500]
         return rv
@@ -163,3 +168,17 @@ def pytest_generate_tests(metafunc):
 
 def count_rows(model) -> int:
     return _db.session.scalar(select(func.count()).select_from(model))
+
+
+def post_type(title: str, side: str = "armed_forces", headcount: int = 1,
+              qualification: str | None = None):
+    """The catalogue entry (岗位目录) ``title``, made on first use: posts take their 编制数 and required
+    qualification from it."""
+    from models import PostType
+
+    found = _db.session.scalars(select(PostType).where(PostType.title == title)).first()
+    if found is None:
+        found = PostType(title=title, side=side, headcount=headcount, required_qualification=qualification)
+        _db.session.add(found)
+        _db.session.flush()
+    return found

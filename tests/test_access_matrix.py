@@ -40,7 +40,7 @@ from models import (
     User,
     VeteranProfile,
 )
-from tests.conftest import PASSWORD, generated_views, make_region
+from tests.conftest import PASSWORD, generated_views, make_region, post_type
 from views.base import SecuredModelView
 
 MARK = "FRGN"
@@ -62,14 +62,15 @@ def build_rows(db, township: Region) -> dict[str, object]:
     village = make_region(township.code[:9] + f"{500 + n % 400:03d}", f"{township.name}村{n}", "village", township)
     person = Person(name=f"人员{n}", region=township, id_number=id_number(township.code[:6], "19900101", 10 + n % 900),
                     phone=f"1380000{n:04d}", address=f"{township.name}某路{n}号")
-    post = Post(region=township, title=f"岗位{n}", side="armed_forces")
+    post_kind = post_type(f"岗位类别{n}", headcount=5)
+    post = Post(region=township, title=f"岗位{n}", side="armed_forces", post_type=post_kind)
     duty = Duty(name=f"本地职责{n}", category="non_core", region=township)
     plan = AnnualPlan(township=township, year=2026, title=f"计划{n}")
     user = User(username=f"user{n}", display_name=f"账号{n}")
     user.set_password(PASSWORD)
     grant = Grant(user=user, role="clerk", region=township)
     rows = {
-        "Region": village, "Person": person, "Post": post, "Duty": duty, "AnnualPlan": plan, "User": user,
+        "Region": village, "Person": person, "Post": post, "PostType": post_kind, "Duty": duty, "AnnualPlan": plan, "User": user,
         "Grant": grant,
         "VeteranProfile": VeteranProfile(person=person, specialty=f"特长{n}"),
         "MilitiaMembership": MilitiaMembership(person=person, township=township, year=2026, category="core",
@@ -144,6 +145,8 @@ def mark_foreign(rows: dict[str, object]) -> None:
     """Put MARK in every free-text column of the foreign rows, so any leak of them is visible."""
     for obj in rows.values():
         model = type(obj)
+        if getattr(model, "__scope__", None) is None:
+            continue  # city-wide rows (catalogue, templates) belong to every township: not foreign
         for col in inspect(model).columns:
             if (col.key in ("code", "path", "name_pinyin", "name_initials", "password_hash", "table_name")
                     or col.foreign_keys or col.primary_key or "choices" in col.info
@@ -369,7 +372,7 @@ def test_reads_never_show_a_foreign_row(app, client, login, rows, world, db, end
             form = parse_form(form_page)
             for field, options in form.options.items():
                 target = link_target(view.model, field)
-                if target is not None:
+                if target is not None and getattr(target, "__scope__", None) is not None:  # not city-wide
                     assert str(foreign_target(rows, world, target).id) not in options, (endpoint, role, field)
 
 
@@ -429,7 +432,8 @@ def test_forged_links_are_refused(app, client, login, rows, world, db, endpoint)
     url = f"/admin/{endpoint}/edit/?id={home.id}"
     form = parse_form(client.get(url).get_data(as_text=True))
     assert form.values, f"{endpoint}: no form found on the edit page"
-    links = [f for f in form.values if link_target(view.model, f) is not None]
+    links = [f for f in form.values if link_target(view.model, f) is not None
+             and getattr(link_target(view.model, f), "__scope__", None) is not None]  # city-wide: anyone's
     assert links or name in ("Region",), f"{endpoint}: no link field to forge"
     for field in links:
         forged = dict(form.values)

@@ -107,7 +107,7 @@ def test_louxing_code_with_1990_birth_is_accepted_though_stdnum_refuses_it():
 
 
 def test_mask():
-    assert mask_id_number("431302199001010018") == "431302********0018"
+    assert mask_id_number("431302199001010018") == "4313**********0018"
 
 
 # -- through the person form ------------------------------------------------------------------------

@@ -3,6 +3,10 @@
 Each check upgrades a fresh, empty database to head with Flask-Migrate (as ``flask db upgrade`` does)
 and compares it with ``models`` through Alembic's autogenerate, which must find nothing to do.
 The PostgreSQL variant runs when TEST_DATABASE_URL is set, in a database of its own created next to it.
+
+A released revision is history: a database at the previous release (0001) holding the demo
+(``fixtures/demo_at_0001.sql``, dumped from that release) must upgrade to head with its data intact,
+and the newest revision must downgrade and upgrade again.
 """
 
 from __future__ import annotations
@@ -17,13 +21,20 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, inspect, make_url, text
+from sqlalchemy import create_engine, func, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash
 
 from admin_app import create_app
 from admin_app.config import normalise_database_url
 from admin_app.extensions import db
-from models import Base
+from models import Base, Person, Region, User
+
+RELEASED = "0001"  # the previous released revision, the one production databases are at
+DEMO_AT_RELEASED = Path(__file__).resolve().parent / "fixtures" / "demo_at_0001.sql"
+# Rows of the demo at 0001 in the main tables (what the fixture must hold, and what must survive).
+DEMO_COUNTS = {"region": 18, "user_account": 6, "grant": 6, "person": 86, "post": 48, "appointment": 44,
+               "veteran_profile": 36, "service_record": 56, "annual_plan": 4, "plan_item": 60, "room": 20}
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -68,6 +79,87 @@ def migrated(dialect: str, tmp_path: Path):
             finally:
                 db.session.remove()
                 db.engine.dispose()
+
+
+@contextmanager
+def at_released_revision_with_demo(dialect: str, tmp_path: Path):
+    """An app context on a database upgraded to the released revision and filled with its demo data."""
+    with empty_database(dialect, tmp_path) as url:
+        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            flask_migrate.upgrade(revision=RELEASED)
+            statements = DEMO_AT_RELEASED.read_text(encoding="utf-8").split(";\n\n")
+            with db.engine.begin() as conn:
+                for statement in filter(str.strip, statements):
+                    conn.exec_driver_sql(statement)
+                if conn.dialect.name == "postgresql":  # explicit ids: move each id sequence past them
+                    for table in inspect(conn).get_table_names():
+                        if table != "alembic_version":
+                            conn.execute(text(
+                                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                                f'(SELECT coalesce(max(id), 0) + 1 FROM "{table}"), false)'))
+            try:
+                yield app
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+
+
+def row_counts() -> dict[str, int]:
+    with db.engine.connect() as conn:
+        return {table: conn.execute(text(f'SELECT count(*) FROM "{table}"')).scalar()
+                for table in inspect(conn).get_table_names() if table != "alembic_version"}
+
+
+def current_revision() -> str | None:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def assert_demo_intact(before: dict[str, int]) -> None:
+    """Every table of the released schema kept its rows, and the models read them back."""
+    after = row_counts()
+    assert {t: after.get(t) for t in before} == before
+    db.session.expire_all()
+    city = db.session.scalar(select(Region).where(Region.code == "431300000000"))
+    assert city is not None and city.name == "娄底市" and city.path == "431300000000/"
+    assert {r.name for r in db.session.scalars(select(Region).where(Region.parent_id == city.id))} >= {"娄星区"}
+    user = db.session.scalar(select(User).where(User.username == "shanshan"))
+    assert user.active and check_password_hash(user.password_hash, "yibuyizhan-demo")
+    assert db.session.scalar(select(func.count()).select_from(Person)) == DEMO_COUNTS["person"]
+
+
+def test_released_fixture_holds_the_demo(tmp_path):
+    with at_released_revision_with_demo("sqlite", tmp_path):
+        assert current_revision() == RELEASED
+        counts = row_counts()
+        assert {t: counts[t] for t in DEMO_COUNTS} == DEMO_COUNTS
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_upgrade_from_the_released_revision_keeps_the_data(dialect, tmp_path):
+    with at_released_revision_with_demo(dialect, tmp_path):
+        before = row_counts()
+        assert {t: before[t] for t in DEMO_COUNTS} == DEMO_COUNTS
+        flask_migrate.upgrade()
+        assert current_revision() == ScriptDirectory(str(MIGRATIONS)).get_current_head()
+        assert_demo_intact(before)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_newest_revision_downgrades_and_upgrades_again(dialect, tmp_path):
+    newest = ScriptDirectory(str(MIGRATIONS)).get_revision("head")
+    if newest.down_revision is None:
+        pytest.skip("only the initial revision exists; test_downgrade_to_base_removes_every_table covers it")
+    with at_released_revision_with_demo(dialect, tmp_path):
+        before = row_counts()
+        flask_migrate.upgrade()
+        flask_migrate.downgrade(revision="-1")
+        assert current_revision() == newest.down_revision
+        assert {t: row_counts().get(t) for t in before} == before
+        flask_migrate.upgrade()
+        assert current_revision() == newest.revision
+        assert_demo_intact(before)
 
 
 def _named_checks(table) -> set[str]:

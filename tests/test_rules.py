@@ -9,6 +9,7 @@ import re
 import pytest
 
 from models import Appointment, Person, Post, Qualification
+from tests.conftest import post_type
 
 QUAL_MESSAGE = "没有有效的“专职人民武装干部资格”"
 
@@ -25,11 +26,11 @@ def field_group(html: str, name: str) -> str:
 def office(db, world):
     """杉山镇's 副部长 post (qualification required), its station head, and a 田坪镇 post."""
     s = db.session
-    deputy = Post(region=world.shanshan, title="武装部副部长", side="armed_forces",
-                  required_qualification="paf_cadre")
-    clerk_post = Post(region=world.shanshan, title="干事(征兵)", side="armed_forces")
-    other = Post(region=world.tianping, title="武装部副部长", side="armed_forces",
-                 required_qualification="paf_cadre")
+    deputy_type = post_type("武装部副部长", qualification="paf_cadre")
+    deputy = Post(region=world.shanshan, title="武装部副部长", side="armed_forces", post_type=deputy_type)
+    clerk_post = Post(region=world.shanshan, title="干事(征兵)", side="armed_forces",
+                      post_type=post_type("干事(征兵)", headcount=3))
+    other = Post(region=world.tianping, title="武装部副部长", side="armed_forces", post_type=deputy_type)
     head = Person(name="曾红梅", region=world.shanshan)
     s.add_all([deputy, clerk_post, other, head])
     s.commit()
@@ -132,7 +133,8 @@ def test_model_check_messages(db, office):
     appointment = Appointment(post=office["deputy"], person=office["head"], start_on=datetime.date(2024, 3, 1),
                               end_on=datetime.date(2024, 1, 1))
     db.session.add(appointment)
-    errors = appointment.check()
+    with db.session.no_autoflush:  # the gate runs check() inside the flush; outside one, don't autoflush
+        errors = appointment.check()
     assert errors["end_on"] == "离任日期不能早于任职日期"
     assert QUAL_MESSAGE in errors["person"]
     db.session.rollback()

@@ -8,8 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from models import Grant, Person, Region, User
-from models.rights import LoginAttempt
-from tests.conftest import PASSWORD, count_rows
+from tests.conftest import PASSWORD
 from tests.test_access_matrix import id_number, parse_form, snapshot
 
 ID_NUMBER = id_number("431302", "19900101", 18)
@@ -102,38 +101,7 @@ def test_real_list_page_delete_and_action_carry_valid_tokens(client, world, pers
     assert db.session.get(Person, other_id) is None
 
 
-# -- login throttling ----------------------------------------------------------------------------------
-def test_login_is_throttled_after_five_failures(client, world, db, caplog):
-    for _ in range(5):
-        rv = client.post("/login", data={"username": "shanshan", "password": "wrong-password"})
-        assert rv.status_code == 401
-    rv = client.post("/login", data={"username": "shanshan", "password": PASSWORD})
-    assert rv.status_code == 429
-    assert "登录失败次数过多" in rv.get_data(as_text=True)
-    assert client.get("/admin/person/").status_code == 302  # the right password did not get in
-    assert count_rows(LoginAttempt) == 5
-    assert any("throttled" in r.getMessage() for r in caplog.records)
-
-
-def test_login_throttled_per_address_across_usernames(client, world, db):
-    for name in ("a1", "a2", "a3", "a4", "a5"):
-        assert client.post("/login", data={"username": name, "password": "x" * 12}).status_code == 401
-    rv = client.post("/login", data={"username": "dake", "password": PASSWORD})
-    assert rv.status_code == 429
-
-
-def test_old_failures_do_not_count_and_success_clears(client, world, db, app):
-    import datetime
-
-    old = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(minutes=16)
-    db.session.add_all([LoginAttempt(username="shanshan", address="127.0.0.1", at=old) for _ in range(5)])
-    db.session.commit()
-    for _ in range(4):
-        client.post("/login", data={"username": "shanshan", "password": "wrong-password"})
-    rv = client.post("/login", data={"username": "shanshan", "password": PASSWORD})
-    assert rv.status_code == 302
-    db.session.expire_all()
-    assert db.session.scalar(select(LoginAttempt).where(LoginAttempt.username == "shanshan")) is None
+# -- login throttling: tests/test_throttle.py ------------------------------------------------------
 
 
 # -- grants: never wider, never higher ---------------------------------------------------------------

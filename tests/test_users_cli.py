@@ -30,7 +30,7 @@ def _user(db, username):
 
 def test_create_reads_password_from_stdin_and_grants(run, world, db):
     result = run("create", "zhangsan", "--display-name", "张三", "--role", "clerk", "--region",
-                 world.dake.code, password=NEW_PASSWORD)
+                 world.dake.code, "--as", "louxing", password=NEW_PASSWORD)
     assert result.exit_code == 0, result.output
     user = _user(db, "zhangsan")
     assert user.check_password(NEW_PASSWORD)
@@ -44,18 +44,24 @@ def test_password_is_never_an_argument(run, world, db):
 
 
 def test_short_password_is_refused(run, world, db):
-    result = run("create", "lisi", password="short")
+    result = run("create", "lisi", "--role", "clerk", "--region", world.dake.code, "--as", "louxing",
+                 password="short")
     assert result.exit_code != 0
     assert "10" in result.output
     assert _user(db, "lisi") is None
-    result = run("reset-password", "shanshan", password="short")
+    result = run("reset-password", "shanshan", "--as", "louxing", password="short")
     assert result.exit_code != 0
 
 
 def test_reset_password(run, world, db):
-    result = run("reset-password", "shanshan", password=NEW_PASSWORD)
+    result = run("reset-password", "shanshan", "--as", "louxing", password=NEW_PASSWORD)
     assert result.exit_code == 0, result.output
     assert _user(db, "shanshan").check_password(NEW_PASSWORD)
+    # A county admin cannot reset the password of an account beyond the county (the city admin).
+    before = snapshot(db)
+    result = run("reset-password", "city", "--as", "louxing", password=NEW_PASSWORD)
+    assert result.exit_code == 1 and "授权范围" in result.output
+    assert snapshot(db) == before
 
 
 def test_county_admin_cannot_grant_outside_or_above(run, world, db):
@@ -91,14 +97,46 @@ def test_revoke_respects_the_scope(run, world, db):
     assert _user(db, "dake").grants == []
 
 
-def test_operator_without_as_may_grant_city_admin(run, world, db):
-    result = run("grant", "dake", "city_admin", world.city.code)
+def test_without_as_every_write_command_is_refused(run, world, db):
+    before = snapshot(db)
+    for args in (("grant", "dake", "city_admin", world.city.code), ("revoke", "dake", "clerk", world.dake.code),
+                 ("reset-password", "dake"), ("create", "wangwu", "--role", "clerk", "--region", world.dake.code)):
+        result = run(*args, password=NEW_PASSWORD)
+        assert result.exit_code == 1, (args, result.output)
+        assert "--as" in result.output
+    assert snapshot(db) == before
+    result = run("grant", "dake", "city_admin", world.city.code, "--as", "city")
     assert result.exit_code == 0, result.output
     assert {g.role for g in _user(db, "dake").grants} == {"clerk", "city_admin"}
 
 
+def test_grant_and_revoke_are_audited_under_the_actor(run, world, db):
+    from models import AuditLog
+
+    assert run("grant", "dake", "viewer", world.dake.code, "--as", "louxing").exit_code == 0
+    assert run("revoke", "dake", "viewer", world.dake.code, "--as", "louxing").exit_code == 0
+    entries = db.session.scalars(select(AuditLog).where(AuditLog.table_name == "grant",
+                                                        AuditLog.actor != "system:tests")
+                                 .order_by(AuditLog.id)).all()
+    assert [(e.action, e.actor, e.user_id) for e in entries] == [
+        ("create", "louxing", world.users["louxing"].id), ("delete", "louxing", world.users["louxing"].id)]
+
+
+def test_first_account_of_an_empty_database_needs_no_as(app, db):
+    runner = app.test_cli_runner()
+    result = runner.invoke(users, ["create", "admin"], input=NEW_PASSWORD + "\n")
+    assert result.exit_code == 0, result.output
+    from models import AuditLog
+
+    entry = db.session.scalars(select(AuditLog).where(AuditLog.table_name == "user_account")).one()
+    assert entry.actor == "system:first-account" and entry.user_id is None
+    # The second account is no longer a bootstrap: --as is required.
+    result = runner.invoke(users, ["create", "second"], input=NEW_PASSWORD + "\n")
+    assert result.exit_code == 1 and _user(db, "second") is None
+
+
 def test_unknown_user_region_or_role(run, world, db):
-    assert run("grant", "nobody", "clerk", world.dake.code).exit_code != 0
-    assert run("grant", "dake", "clerk", "999999999999").exit_code != 0
-    assert run("grant", "dake", "emperor", world.dake.code).exit_code != 0
+    assert run("grant", "nobody", "clerk", world.dake.code, "--as", "city").exit_code != 0
+    assert run("grant", "dake", "clerk", "999999999999", "--as", "city").exit_code != 0
+    assert run("grant", "dake", "emperor", world.dake.code, "--as", "city").exit_code != 0
     assert run("grant", "dake", "clerk", world.dake.code, "--as", "nobody").exit_code != 0

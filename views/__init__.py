@@ -53,6 +53,9 @@ def init_admin(app, db) -> Admin:
     from .rights import RightsView
 
     admin.add_view(RightsView(name="权限配置", category="系统管理", endpoint="rights", url="/admin/rights"))
+    from .jobs import JobsView
+
+    admin.add_view(JobsView(name="我的任务", category="系统管理", endpoint="jobs", url="/admin/jobs"))
     return admin
 
 

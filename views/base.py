@@ -6,11 +6,24 @@ Scoping lives here and in ``admin_app.scope``; templates only hide what this cla
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
 import io
 import logging
+import re
 from collections import OrderedDict
 
-from flask import Response, abort, flash, g, has_request_context, redirect, request, url_for
+from flask import (
+    Response,
+    abort,
+    after_this_request,
+    flash,
+    g,
+    has_request_context,
+    redirect,
+    request,
+    url_for,
+)
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -18,22 +31,26 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from jinja2 import pass_context
-from sqlalchemy import UniqueConstraint, false, func, inspect, or_, select
+from sqlalchemy import false, func, inspect, or_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.utils import secure_filename
 from wtforms import HiddenField
 
+from admin_app import privacy
+from admin_app.audit_access import record_access
 from admin_app.extensions import db
-from admin_app.scope import CREATE, DELETE, EDIT, EXPORT, SENSITIVE, VIEW, current_scope
-from models import Grant, Region
-from models.idnumber import mask_id_number, mask_phone, mask_text
-from views.history import record_audit, row_snapshot
+from admin_app.scope import CREATE, DELETE, EDIT, EXPORT, VIEW, current_scope
+from admin_app.spreadsheet import safe_cell
+from models import Region
 
 log = logging.getLogger(__name__)
 
-STALE_MESSAGE = "此记录已被他人修改(您打开后有新的保存)。请刷新页面,核对后重新填写。"
-SCOPE_MESSAGE = "所选内容不在您的授权范围内"
+from admin_app.gate import SCOPE_MESSAGE, STALE_MESSAGE, WriteRefused  # noqa: E402
+
+MAX_SEARCH_TERMS = 10  # words of a list search (each adds a LIKE per searched column)
+MAX_SEARCH_CHARS = 200
+MAX_PAGE = 1_000_000  # list page numbers beyond this (or below 0) are the first page
 
 
 def _endpoint_action() -> str:
@@ -62,6 +79,8 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         try:
             pk = int(pk)
         except (TypeError, ValueError):
+            return None
+        if not -INT64 <= pk < INT64:
             return None
         with db.session.no_autoflush:
             return self.get_query().filter(self.model.id == pk).first()
@@ -115,6 +134,8 @@ class SecuredModelView(ModelView):
         response = super()._handle_view(name, **kwargs)
         if response is not None:
             return response
+        if name in ("index_view", "details_view", "export"):
+            after_this_request(_no_store)  # lists and exports of personal data stay out of caches
         # A write the role may not do at all answers 404 like a row outside the scope (not a redirect).
         if name in ("create_view", "edit_view", "delete_view", "action_view", "export", "ajax_update"):
             action = _endpoint_action()
@@ -167,6 +188,8 @@ class SecuredModelView(ModelView):
             ident = int(id)
         except (TypeError, ValueError):
             abort(404)
+        if not -INT64 <= ident < INT64:
+            abort(404)  # no row has it; the database would refuse to even compare it
         action = _endpoint_action()
         obj = self.scoped(db.session.query(self.model), action).filter(self.model.id == ident).first()
         # A row reaching several regions (a user with grants in two counties) may be changed only by
@@ -184,6 +207,8 @@ class SecuredModelView(ModelView):
                 wanted = {int(i) for i in ids}
             except (TypeError, ValueError):
                 abort(404)
+            if not all(-INT64 <= i < INT64 for i in wanted):
+                abort(404)
             rows = self.scoped(db.session.query(self.model), action).filter(self.model.id.in_(wanted)).all()
             scope = current_scope()
             if len(rows) != len(wanted) or (action in (EDIT, DELETE)
@@ -199,15 +224,19 @@ class SecuredModelView(ModelView):
 
     # -- search: substring on names and pinyin, exact on ID numbers ----------------------------------
     def _apply_search(self, query, count_query, joins, count_joins, search):
-        # Masked values must not be findable by those who may not see them (no search oracle).
+        # Masked values must not be findable by those who may not see them (no search oracle): the policy
+        # is admin_app.privacy.searchable.
         sensitive = self.may_see_sensitive()
-        exact = [getattr(self.model, name) for name in self.search_exact] if sensitive else []
-        for term in search.split():
+        exact = [getattr(self.model, name) for name in self.search_exact
+                 if privacy.searchable(getattr(self.model, name), sensitive)]
+        # Each term adds a LIKE per searched column: a thousand words would exceed SQLite's expression
+        # depth (a 500) and cost seconds; more than MAX_SEARCH_TERMS words add nothing useful.
+        for term in search.split()[:MAX_SEARCH_TERMS]:
             # The list and its count join the searched relationships separately (own aliases), so each
             # gets conditions on its own aliases: mixing them made a cartesian product and a wrong count.
             conditions, count_conditions = [], []
             for field, path in self._search_fields:
-                if not sensitive and _is_sensitive_column(field):
+                if not privacy.searchable(field, sensitive):
                     continue
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
                 conditions.append(_contains(field if alias is None else getattr(alias, field.key), term))
@@ -223,6 +252,11 @@ class SecuredModelView(ModelView):
         return query, count_query, joins, count_joins
 
     # -- filters: options computed per request, inside the scope -------------------------------------
+    def _get_list_filter_args(self):
+        """The list filters of the URL, without those whose number no database column can hold (SQLite
+        raised OverflowError for an integer past 64 bits: a 500)."""
+        return [flt for flt in super()._get_list_filter_args() if _fits_int64(flt[2])]
+
     def _get_filter_groups(self):
         if not self._filters:
             return None
@@ -235,21 +269,46 @@ class SecuredModelView(ModelView):
             })
         return groups
 
-    # -- sensitive fields ---------------------------------------------------------------------------
+    # -- sensitive fields (the policy: admin_app.privacy) -------------------------------------------
     def may_see_sensitive(self) -> bool:
-        return current_scope().can(self.model, SENSITIVE)
+        if not has_request_context():
+            return True
+        cache = g.setdefault("_may_see_sensitive", {})
+        if self.endpoint not in cache:
+            cache[self.endpoint] = privacy.may_see(self.model)
+        return cache[self.endpoint]
+
+    def _masked(self, name: str) -> bool:
+        return name in self.sensitive_columns and not self.may_see_sensitive()
 
     def _mask(self, name: str, value):
-        info = self.model.__table__.c[name].info if name in self.model.__table__.c else {}
-        if info.get("id_number"):
-            return mask_id_number(value)
-        if info.get("phone"):
-            return mask_phone(value)
-        return mask_text(value)
+        return privacy.mask_value(self.model, name, value)
+
+    def is_sortable(self, name) -> bool:
+        return super().is_sortable(name) and not self._masked(name)
+
+    def _apply_sorting(self, query, joins, sort_column, sort_desc):
+        if sort_column is not None and self._masked(sort_column):
+            sort_column = None  # no sorting oracle on masked columns
+        return super()._apply_sorting(query, joins, sort_column, sort_desc)
+
+    def _get_list_extra_args(self):
+        """The list's query arguments, bounded: a page beyond any list or below zero is the first page
+        (an offset past 2^63 or a negative one is a database error), a page size from the offered ones."""
+        args = super()._get_list_extra_args()
+        if args.page is None or not 0 <= args.page <= MAX_PAGE:
+            args.page = 0
+        if args.page_size is not None and not 0 <= args.page_size <= 1000:
+            args.page_size = 0
+        if args.sort is not None and not 0 <= args.sort < 1000:
+            args.sort = None
+        if args.search and len(args.search) > MAX_SEARCH_CHARS:
+            args.search = args.search[:MAX_SEARCH_CHARS]
+        return args
 
     @pass_context
     def get_list_value(self, context, model, name):
-        if name in self.sensitive_columns and not self.may_see_sensitive():
+        if self._masked(name):
             return self._mask(name, getattr(model, name))
         labels = self._choice_labels(name)
         if labels is not None:
@@ -270,26 +329,62 @@ class SecuredModelView(ModelView):
         return cache[key]
 
     def get_export_value(self, model, name):
-        if name in self.sensitive_columns and not self.may_see_sensitive():
+        if self._masked(name):
             return self._mask(name, getattr(model, name))
+        labels = self._choice_labels(name)
+        if labels is not None:
+            value = getattr(model, name)
+            return labels.get(value) or value
+        value = getattr(model, name, None)
+        if isinstance(value, int | float | decimal.Decimal | datetime.date) and not isinstance(value, bool) \
+                and name not in (self.column_formatters_export or {}):
+            return value  # typed in XLSX; CSV writes its text
         return super().get_export_value(model, name)
+
+    def _export_rows(self) -> tuple[list[str], list[list]]:
+        """Header and rows of an export, each cell through the one formula neutraliser; audited."""
+        _count, data = self._export_data()
+        header = [safe_cell(str(c[1])) for c in self._export_columns]
+        rows = [[safe_cell(self.get_export_value(row, c[0])) for c in self._export_columns] for row in data]
+        record_access("export", self.model.__name__, len(rows))
+        return header, rows
 
     def _export_csv(self, return_url):
         """The CSV built inside the request (Flask-Admin streams it after the request's session and
         scope are gone, so lazy loads of related rows fail there); masking applies as in lists."""
-        _count, data = self._export_data()
+        header, rows = self._export_rows()
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow([str(c[1]) for c in self._export_columns])
-        for row in data:
-            writer.writerow([_csv_cell(self.get_export_value(row, c[0])) for c in self._export_columns])
-        filename = secure_filename(self.get_export_name(export_type="csv"))
-        return Response(out.getvalue(), mimetype="text/csv",
-                        headers={"Content-Disposition": f"attachment;filename={filename}"})
+        writer.writerow(header)
+        writer.writerows(rows)
+        return self._download(out.getvalue().encode("utf-8-sig"), "csv", "text/csv; charset=utf-8")
+
+    def _export_tablib(self, export_type, return_url):
+        """XLSX written with openpyxl: typed numbers and dates, text that can never be a live formula."""
+        if export_type != "xlsx":
+            abort(404)
+        import openpyxl
+
+        header, rows = self._export_rows()
+        book = openpyxl.Workbook(write_only=True)
+        sheet = book.create_sheet(title=secure_filename(self.endpoint)[:30] or "export")
+        sheet.append(header)
+        for row in rows:
+            sheet.append(row)
+        out = io.BytesIO()
+        book.save(out)
+        return self._download(out.getvalue(), "xlsx",
+                              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+    def _download(self, payload: bytes, export_type: str, mimetype: str) -> Response:
+        filename = secure_filename(self.get_export_name(export_type=export_type))
+        return Response(payload, mimetype=mimetype,
+                        headers={"Content-Disposition": f"attachment;filename={filename}",
+                                 "Cache-Control": "no-store"})
 
     @pass_context
     def get_detail_value(self, context, model, name):
-        if name in self.sensitive_columns and not self.may_see_sensitive():
+        if self._masked(name):
             return self._mask(name, getattr(model, name))
         return super().get_detail_value(context, model, name)
 
@@ -307,7 +402,26 @@ class SecuredModelView(ModelView):
         form = super().edit_form(obj)
         if request.method == "GET" and obj is not None:
             form.row_version.data = obj.version
+        if obj is not None:
+            self._blind_sensitive_fields(form, obj)
         return form
+
+    def _blind_sensitive_fields(self, form, obj) -> None:
+        """Without the right, the edit form never carries a sensitive value: its field is empty with the
+        mask as placeholder, and left empty it keeps the stored value (a new value replaces it)."""
+        if self.may_see_sensitive():
+            return
+        for name in self.sensitive_columns:
+            field = form._fields.get(name)
+            if field is None:
+                continue
+            posted = request.method == "POST" and field.raw_data and str(field.raw_data[0]).strip()
+            if not posted:
+                field.data = None
+                field.raw_data = []
+                field.populate_obj = _keep_stored_value
+                field.render_kw = {**(field.render_kw or {}),
+                                   "placeholder": self._mask(name, getattr(obj, name)) or ""}
 
     def validate_form(self, form) -> bool:
         valid = super().validate_form(form)
@@ -319,44 +433,36 @@ class SecuredModelView(ModelView):
                 [_(SCOPE_MESSAGE)]
         return valid and not forged
 
-    # -- saving -------------------------------------------------------------------------------------
+    # -- saving: the write gate decides; this turns its refusals into field errors ------------------
     def create_model(self, form):
         model = self.build_new_instance()
         return model if self._save(form, model, created=True) else False
 
     def update_model(self, form, model):
-        expected = form.row_version.data
-        if expected and str(model.version) != str(expected):
-            flash(_(STALE_MESSAGE), "error")
+        if not form.row_version.raw_data or not form.row_version.data or _missing_child_versions(form):
+            # Without the version the user saw, a stale form would silently overwrite newer data.
+            flash(_(VERSION_MISSING_MESSAGE), "error")
             return False
         return self._save(form, model, created=False)
 
     def _save(self, form, model, created: bool) -> bool:
         session = db.session
-        before = None if created else row_snapshot(model)
         try:
             with session.no_autoflush:
-                form_data = {k: f for k, f in form._fields.items() if k != "row_version"}
-                for field in form_data.values():
-                    field.populate_obj(model, field.name)
+                for field in form._fields.values():
+                    field.populate_obj(model, field.name)  # row_version too: the gate compares it
+                drop_empty_one_to_one(form, model)
                 if created:
                     session.add(model)
                     if hasattr(model, "author_id") and model.author_id is None:
                         model.author_id = current_user.id  # who made it (e.g. 职责调整的调整人)
-                errors = self.check_rules(form, model, created)
-            if errors:
-                for name, message in errors.items():
-                    target = form._fields.get(name)
-                    if target is not None:
-                        target.errors = list(target.errors or []) + [message]
-                    else:
-                        flash(message, "error")
-                session.rollback()
-                return False
             self.on_model_change(form, model, created)
             session.flush()
-            self._audit("create" if created else "update", model, before, row_snapshot(model))
             session.commit()
+        except WriteRefused as exc:
+            session.rollback()
+            show_refusal(form, model, exc)
+            return False
         except StaleDataError:
             session.rollback()
             flash(_(STALE_MESSAGE), "error")
@@ -369,85 +475,23 @@ class SecuredModelView(ModelView):
         self.after_model_change(form, model, created)
         return True
 
-    def check_rules(self, form, model, created: bool) -> dict[str, str]:
-        """Field name → Chinese message; empty when the row may be saved."""
-        errors: dict[str, str] = {}
-        scope = current_scope()
-        # Every linked row must be one the user may see …
-        for rel in inspect(self.model).relationships:
-            if rel.direction.name != "MANYTOONE" or rel.key not in form._fields:
-                continue
-            value = getattr(model, rel.key)
-            if value is not None and not scope.allows(value, VIEW):
-                errors[rel.key] = SCOPE_MESSAGE
-        # … so must every row an inline form links to (PlanItem.lead_post inside AnnualPlan, …) …
-        for rel in inspect(self.model).relationships:
-            if rel.direction.name != "ONETOMANY" or rel.key not in form._fields:
-                continue
-            children = getattr(model, rel.key)
-            children = children if isinstance(children, list | tuple | set) else [children]
-            for child in children:
-                message = _child_error(child, scope)
-                if message:
-                    errors.setdefault(rel.key, message)
-        # … a grant never reaches beyond, or above, what the user holds …
-        if isinstance(model, Grant):
-            message = _grant_error(model, scope)
-            if message:
-                errors.setdefault("role", message)
-        # … and the row itself must land inside the scope.
-        if not errors and not scope.allows(model, CREATE if created else EDIT):
-            field = next((n for n in ("region", "township", "person", "post", "plan", "user", "parent",
-                                      "grants")
-                          if n in form._fields), None)
-            errors[field or "_"] = SCOPE_MESSAGE
-        # check() first: it normalises values (an ID number typed in lower case or with spaces), so the
-        # uniqueness check compares what will be stored.
-        check = getattr(model, "check", None)
-        if callable(check):
-            for name, message in check().items():
-                errors.setdefault(name, message)
-        for name, message in self._unique_errors(form, model).items():
-            errors.setdefault(name, message)
-        return errors
-
-    def _unique_errors(self, form, model) -> dict[str, str]:
-        errors: dict[str, str] = {}
-        table = self.model.__table__
-        groups = [[c] for c in table.columns if c.unique]
-        groups += [list(con.columns) for con in table.constraints if isinstance(con, UniqueConstraint)]
-        for cols in groups:
-            values = [getattr(model, c.key) for c in cols]
-            if any(v is None for v in values):
-                continue
-            stmt = select(self.model.id).where(*[getattr(self.model, c.key) == v for c, v in
-                                                 zip(cols, values, strict=True)])
-            if model.id is not None:
-                stmt = stmt.where(self.model.id != model.id)
-            if db.session.execute(stmt.limit(1)).first() is not None:
-                field = _form_field_for(form, cols[0].key)
-                labels = "、".join(c.info.get("label", c.key) for c in cols)
-                errors[field] = _("已存在相同%(what)s的记录", what=labels)
-        return errors
-
     def delete_model(self, model) -> bool:
         if not current_scope().allows(model, DELETE):  # every path ends here: re-check the row itself
             abort(404)
-        before = row_snapshot(model)
         try:
             self.on_model_delete(model)
-            self._audit("delete", model, before, None)
             db.session.delete(model)
             db.session.commit()
+        except WriteRefused as exc:
+            db.session.rollback()
+            flash(_("不能删除:%(why)s", why=exc.message), "error")
+            return False
         except IntegrityError:
             db.session.rollback()
             flash(_("不能删除:还有其他记录引用它,请先处理相关记录"), "error")
             return False
         self.after_model_delete(model)
         return True
-
-    def _audit(self, action: str, model, before, after) -> None:
-        record_audit(action, model, before, after)
 
     def handle_view_exception(self, exc):
         if isinstance(exc, StaleDataError):
@@ -456,58 +500,66 @@ class SecuredModelView(ModelView):
         return super().handle_view_exception(exc)
 
 
-GRANT_MESSAGE = "不能授予高于本人角色或超出本人管辖范围的权限"
+VERSION_MISSING_MESSAGE = "表单缺少版本信息,无法确认您看到的是最新内容。请刷新页面后重新编辑"
 
 
-def _grant_error(grant, scope) -> str | None:
-    """Why ``grant`` may not be saved by the user of ``scope`` (None when it may)."""
-    region = grant.region
-    if region is None and grant.region_id is not None:
-        region = db.session.get(Region, grant.region_id)
-    if grant.role is None or region is None:
-        return None  # the required-field check reports it
-    if not scope.may_grant(grant.role, region):
-        return _(GRANT_MESSAGE)
-    return None
+def show_refusal(form, model, exc: WriteRefused) -> None:
+    """The gate's reasons next to the fields they concern; the rest (inline rows, the row as a whole) as
+    messages at the top of the form."""
+    for problem in exc.problems:
+        target = form._fields.get(problem.field) if problem.obj is model else None
+        message = _(problem.message)
+        if target is not None:
+            target.errors = [*list(target.errors or []), message]
+        elif problem.obj is not None and problem.obj is not model:
+            flash(f"{problem.obj}:{message}", "error")
+        else:
+            flash(message, "error")
 
 
-def _child_error(child, scope) -> str | None:
-    """Why an inline child row may not be saved (foreign link, foreign region, too wide a grant)."""
-    if child is None:
-        return None
-    for rel in inspect(type(child)).relationships:
-        if rel.direction.name != "MANYTOONE":
+def _inline_entries(form):
+    """(entry form, existing child or None) of every inline child form (lists and one-to-one)."""
+    from wtforms.fields import FieldList, FormField
+
+    for field in form:
+        if isinstance(field, FieldList):
+            entries = field.entries
+        elif isinstance(field, FormField):
+            entries = [field]
+        else:
             continue
-        value = getattr(child, rel.key)
-        if value is not None and not scope.allows(value, VIEW):
-            return _(SCOPE_MESSAGE)
-    if isinstance(child, Grant):
-        message = _grant_error(child, scope)
-        if message:
-            return message
-    state = inspect(child)
-    if state.deleted or (state.persistent and not state.modified):
-        return None
-    spec = getattr(type(child), "__scope__", None)
-    if not spec or "." in spec:
-        return None  # city-wide, or reached through the parent, which is checked itself
-    if not scope.allows(child, CREATE if state.pending or state.transient else EDIT):
-        return _(SCOPE_MESSAGE)
-    return None
+        for entry in entries:
+            sub = getattr(entry, "form", None)
+            if sub is not None and "row_version" in sub._fields:
+                yield sub, getattr(entry, "object_data", None)
 
 
-def _is_sensitive_column(column) -> bool:
-    """Is a searchable column one of the masked ones (its info, or its model's ``__sensitive__``)?"""
-    from models import scoped_models
+def _missing_child_versions(form) -> bool:
+    """An existing inline child posted without its version (a crafted or outdated form)."""
+    # raw_data: what was posted (a field missing from the POST would otherwise take the stored value)
+    return any(existing is not None and getattr(existing, "id", None) is not None
+               and not (sub.row_version.raw_data and sub.row_version.data)
+               for sub, existing in _inline_entries(form))
 
-    info = getattr(column, "info", None) or {}
-    if info.get("id_number") or info.get("phone") or info.get("sensitive"):
-        return True
-    table = getattr(column, "table", None)
-    for model in scoped_models():
-        if model.__table__ is table:
-            return column.key in getattr(model, "__sensitive__", ())
-    return False
+
+def drop_empty_one_to_one(form, model) -> None:
+    """A one-to-one child (a person's veteran profile) exists only when one of its fields is filled:
+    an inline form left empty makes no row (forms and imports alike)."""
+    from sqlalchemy.orm import object_session
+
+    for rel in inspect(type(model)).relationships:
+        if rel.uselist or rel.direction.name != "ONETOMANY" or rel.key not in form._fields:
+            continue
+        child = getattr(model, rel.key)
+        if child is None or inspect(child).persistent:
+            continue
+        sub = getattr(form._fields[rel.key], "form", None)
+        values = [f.data for f in sub if f.name not in ("id", "row_version", "csrf_token")] if sub else []
+        if all(v in (None, "", False, []) for v in values):
+            setattr(model, rel.key, None)
+            session = object_session(child)
+            if session is not None and child in session:
+                session.expunge(child)
 
 
 def _forged_choices(form) -> list:
@@ -539,10 +591,21 @@ def _forged_choices_of_field(field, *kinds) -> list:
     return [field] if field.data is None else []
 
 
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    # A leading =, +, - or @ would run as a formula in a spreadsheet (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+INT64 = 2**63
+
+
+def _fits_int64(value) -> bool:
+    """Does every integer written in ``value`` (a filter argument) fit a 64-bit column?"""
+    return all(abs(int(n)) < INT64 for n in re.findall(r"\d+", str(value)))
+
+
+def _keep_stored_value(obj, name) -> None:
+    """``populate_obj`` of a blinded sensitive field left empty: the stored value stays."""
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _contains(column, term: str):
@@ -603,7 +666,8 @@ class ScopedRegionFilter(FilterEqual):
 
     def clean(self, value):
         try:
-            return int(value)
+            number = int(value)
         except (TypeError, ValueError):
             return -1
+        return number if -INT64 <= number < INT64 else -1
 

@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session, selectinload
 
 from admin_app.extensions import db
 from admin_app.scope import VIEW, GrantView, Scope, current_scope
-from models import AnnualPlan, Appointment, DutyAdjustment, MilitiaMembership, Post, Region, VeteranProfile
+from models import (
+    AnnualPlan,
+    Appointment,
+    DutyAdjustment,
+    MilitiaMembership,
+    Post,
+    PostType,
+    Region,
+    VeteranProfile,
+)
 from models.enums import RegionLevel, Role
 from models.plans import plan_progress
 
@@ -81,7 +90,8 @@ def dashboard_figures(session: Session, scope: Scope, today: datetime.date,
         VeteranProfile.reported_home_on <= today), VeteranProfile)) or 0
     holders = (select(Appointment.post_id, func.count(Appointment.id).label("n"))
                .where(_current(today)).group_by(Appointment.post_id).subquery())
-    posts = session.execute(f(select(Post.headcount, func.coalesce(holders.c.n, 0))
+    posts = session.execute(f(select(PostType.headcount, func.coalesce(holders.c.n, 0))
+                              .select_from(Post).join(PostType, Post.post_type_id == PostType.id)
                               .outerjoin(holders, holders.c.post_id == Post.id), Post)).all()
     fig.posts = len(posts)
     fig.vacant_posts = sum(1 for headcount, n in posts if n < max(headcount, 1))

@@ -13,6 +13,8 @@ from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from admin_app.extensions import db
 from admin_app.scope import CREATE, DELETE, EDIT, VIEW, current_scope, get_or_404
@@ -32,7 +34,6 @@ from models.duty_logic import (
 from models.enums import AdjustmentAction, DutyCategory, RegionLevel
 
 from .base import STALE_MESSAGE
-from .history import record_audit, row_snapshot
 
 
 class ScopedScreen(BaseView):
@@ -109,7 +110,6 @@ class DutyTemplateView(ScopedScreen):
         errors: dict[str, str] = {}
         if ident:
             entry = get_or_404(DutyTemplateEntry, ident, EDIT)
-            before = row_snapshot(entry)
             expected = request.form.get("row_version")
             if expected and expected != str(entry.version):
                 return self._page({"post_title": _(STALE_MESSAGE)}, request.form, 409)
@@ -124,7 +124,7 @@ class DutyTemplateView(ScopedScreen):
                 errors["duty_name"] = _("职责名称不能超过 80 个字")
             if category not in DutyCategory.labels():
                 errors["category"] = _("请选择职责类别")
-            entry, before = DutyTemplateEntry(), None
+            entry = DutyTemplateEntry()
         if not post_title:
             errors["post_title"] = _("请填写岗位名称")
         elif len(post_title) > 60:
@@ -142,7 +142,6 @@ class DutyTemplateView(ScopedScreen):
             entry.sort_order = (last or 0) + 10
             db.session.add(entry)
         db.session.flush()
-        record_audit("update" if ident else "create", entry, before, row_snapshot(entry))
         db.session.commit()
         if changed_text:
             names = sorted(t.name for t, _changed in template_impact(db.session).get(entry.id, []))
@@ -174,12 +173,10 @@ class DutyTemplateView(ScopedScreen):
     @expose("/delete", methods=["POST"])
     def delete(self):
         entry = get_or_404(DutyTemplateEntry, request.form.get("id"), DELETE)
-        before = row_snapshot(entry)
         # Adjustments on the line keep the township's version (see effective_duties); unlink them
         # explicitly so it works without database-enforced foreign keys too.
         for adj in db.session.scalars(select(DutyAdjustment).where(DutyAdjustment.template_entry_id == entry.id)):
             adj.template_entry_id = None
-        record_audit("delete", entry, before, None)
         db.session.delete(entry)
         db.session.commit()
         flash(_("已删除模板条目"), "success")
@@ -279,7 +276,6 @@ class DutyDivisionView(ScopedScreen):
             db.session.rollback()
             return self._page(township_or_404(code, CREATE), errors, form, 400)
         db.session.flush()
-        record_audit("create", adj, None, row_snapshot(adj))
         db.session.commit()
         flash(_("已保存职责调整"), "success")
         return redirect(url_for(".township", code=township.code))
@@ -304,19 +300,29 @@ class DutyDivisionView(ScopedScreen):
         adjustments = db.session.scalars(stmt).all()
         local_duties = set()
         for adj in adjustments:
-            record_audit("delete", adj, row_snapshot(adj), None)
             if adj.action == AdjustmentAction.ADD.value and adj.duty.region_id == township.id:
                 local_duties.add(adj.duty)
             db.session.delete(adj)
-        db.session.flush()
+        try:
+            db.session.flush()
+        except (StaleDataError, IntegrityError):
+            db.session.rollback()
+            flash(_("这些调整已被他人同时恢复或修改,未重复操作。请核对当前职责分工"), "error")
+            return self._page(township_or_404(code, VIEW), status=409)
         for duty in local_duties:  # a local duty nothing refers to any more goes with its addition
             used = db.session.scalar(select(func.count()).select_from(DutyAdjustment)
                                      .where(DutyAdjustment.duty_id == duty.id))
             if not used and db.session.scalar(select(func.count()).select_from(DutyTemplateEntry)
                                               .where(DutyTemplateEntry.duty_id == duty.id)) == 0:
-                record_audit("delete", duty, row_snapshot(duty), None)
                 db.session.delete(duty)
-        db.session.commit()
+        try:
+            db.session.commit()
+        except (StaleDataError, IntegrityError):
+            # Another request (a second click, a colleague) reverted the same lines first: its DELETE
+            # matched the rows ours expected. Nothing of ours is written; the page shows the result.
+            db.session.rollback()
+            flash(_("这些调整已被他人同时恢复或修改,未重复操作。请核对当前职责分工"), "error")
+            return self._page(township_or_404(code, VIEW), status=409)
         flash(_("已恢复为全市模板(撤销 %(n)s 项调整)", n=len(adjustments)), "success")
         return redirect(url_for(".township", code=township.code))
 

@@ -7,12 +7,17 @@ Adding a model or a column is an edit to ``models/`` only.
 
 from __future__ import annotations
 
+import decimal
+import re
+
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.model.form import InlineFormAdmin
+from wtforms import HiddenField
 from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import inspect
+from sqlalchemy import Boolean, Integer, Numeric, String, inspect
 from sqlalchemy.orm import RelationshipProperty
+from wtforms.validators import ValidationError
 
 from models import Region, scoped_models
 
@@ -106,9 +111,80 @@ def _filters(model, names: list[str]) -> list:
     return out
 
 
+INT32 = 2**31 - 1  # PostgreSQL INTEGER; SQLite would take more, but both databases must agree
+
+
+class IntegerRange:
+    """An integer column's bounds: ``info["min"]``/``info["max"]``, else the 32-bit INTEGER range.
+
+    A value past 64 bits would reach SQLite as an OverflowError and PostgreSQL as a DataError (500s).
+    """
+
+    def __init__(self, low: int, high: int):
+        self.low, self.high = low, high
+
+    def __call__(self, form, field):
+        if field.data is None:
+            return
+        if not self.low <= field.data <= self.high:
+            field.data = None  # never echo a 300-digit number back into the form
+            raise ValidationError(gettext("应为 %(low)s 到 %(high)s 之间的整数", low=self.low, high=self.high))
+
+
+class DecimalRange:
+    """A NUMERIC(p, s) column: a finite number with at most p - s integer digits (``1e309``, ``Infinity``
+    and ``NaN`` parse as decimals, and comparing NaN raises: each was a 500)."""
+
+    def __init__(self, precision: int | None, scale: int | None, low=None):
+        self.precision, self.scale, self.low = precision, scale or 0, low
+
+    def __call__(self, form, field):
+        value = field.data
+        if value is None:
+            return
+        if not isinstance(value, decimal.Decimal) or not value.is_finite():
+            field.data = None
+            raise ValidationError(gettext("请填写有效的数字"))
+        if self.low is not None and value < self.low:
+            raise ValidationError(gettext("不能小于 %(low)s", low=self.low))
+        if self.precision is not None and abs(value) >= decimal.Decimal(10) ** (self.precision - self.scale):
+            field.data = None
+            raise ValidationError(gettext("数值过大(最多 %(n)s 位整数)", n=self.precision - self.scale))
+
+
+def no_control_characters(form, field):
+    """Text without NUL or other control characters (PostgreSQL refuses NUL in text: a 500)."""
+    if isinstance(field.data, str) and CONTROL_CHARS.search(field.data):
+        raise ValidationError(gettext("不能包含空字符或其他控制字符"))
+
+
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def column_validators(column) -> list:
+    """Validators every generated form field of ``column`` gets from its type (and ``info`` bounds)."""
+    if column.primary_key or column.foreign_keys or "choices" in column.info:
+        return []
+    kind = column.type
+    if isinstance(kind, Boolean):
+        return []
+    if isinstance(kind, Integer):
+        return [IntegerRange(column.info.get("min", -INT32 - 1), column.info.get("max", INT32))]
+    if isinstance(kind, Numeric):
+        return [DecimalRange(kind.precision, kind.scale, column.info.get("min"))]
+    if isinstance(kind, String):  # Text too
+        return [no_control_characters]
+    return []
+
+
 def _form_args(model) -> dict[str, dict]:
-    """Scoped query factories for every drop-down relationship field (ajax fields use their loader)."""
+    """Scoped query factories for every drop-down relationship field (ajax fields use their loader), and
+    the bounds of every integer, decimal and text column."""
     args: dict[str, dict] = {}
+    for column in inspect(model).columns:
+        found = column_validators(column)
+        if found:
+            args[column.key] = {"validators": found}
     ajax = set(getattr(model, "__admin__", {}).get("ajax", []))
     for rel in inspect(model).relationships:
         if rel.direction.name != "MANYTOONE" or rel.key in ajax:
@@ -118,13 +194,22 @@ def _form_args(model) -> dict[str, dict]:
     return args
 
 
+class VersionedInlineForm(InlineFormAdmin):
+    """An inline child form that carries the version of the child the user saw: the write gate refuses
+    a stale one (optimistic locking for children edited elsewhere, e.g. a plan item's status)."""
+
+    def postprocess_form(self, form_class):
+        form_class.row_version = HiddenField()
+        return super().postprocess_form(form_class)
+
+
 def _inline(model, name: str):
     rel: RelationshipProperty = inspect(model).relationships[name]
     child = rel.mapper.class_
     meta = getattr(child, "__admin__", {})
     back = rel.back_populates
     columns = [c for c in meta.get("form", []) if c != back] or None
-    inline = InlineFormAdmin(
+    inline = VersionedInlineForm(
         child,
         form_columns=["id", *columns] if columns else None,
         form_args={k: v for k, v in _form_args(child).items() if k != back},
@@ -141,6 +226,24 @@ def _inline(model, name: str):
 def _default_sort(spec: str):
     """``"code"`` sorts ascending, ``"-served_on"`` descending (newest first)."""
     return (spec[1:], True) if spec.startswith("-") else spec
+
+
+def _dotted(path: str):
+    """``"views.history:format_snapshot"`` → the function (named in the model's ``__admin__``)."""
+    import importlib
+
+    module, _sep, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _plain(fn):
+    """An HTML formatter's text for exports (no markup in a spreadsheet)."""
+    import re
+
+    def plain(view, context, model, name):
+        html = str(fn(view, context, model, name) or "")
+        return re.sub(r"<[^>]+>", " ", html).strip()
+    return plain
 
 
 def build_view_class(model) -> type[SecuredModelView]:
@@ -173,6 +276,11 @@ def build_view_class(model) -> type[SecuredModelView]:
         "read_only": bool(meta.get("read_only")),
         "details_extra_template": meta.get("details_extra"),
     }
+    formatters = {name: _dotted(path) for name, path in meta.get("formatters", {}).items()}
+    if formatters:
+        attrs["column_formatters"] = formatters
+        attrs["column_formatters_detail"] = formatters
+        attrs["column_formatters_export"] = {name: _plain(fn) for name, fn in formatters.items()}
     bases = (SecuredModelView,) if attrs["read_only"] else (ImportMixin, SecuredModelView)
     return type(f"{model.__name__}Admin", bases, attrs)
 

@@ -1,51 +1,30 @@
-"""Audit history (变更记录): recording changes and restoring a row as it was before one."""
+"""Audit history (变更记录): restoring a row as it was before a change.
+
+Audit rows are written by the write gate (``admin_app.gate``) for every flush; restore is an ordinary
+change through that gate, so it is refused exactly where a form would be (a grant above the user's own
+role, a row outside the scope, a rule broken), and secrets are never in a snapshot to restore.
+"""
 
 from __future__ import annotations
 
 import datetime
 import decimal
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
+from admin_app.audit import audit_as, restorable_values
 from admin_app.extensions import db
-from admin_app.scope import CREATE, EDIT, VIEW, _regions_of, current_scope, get_or_404
+from admin_app.gate import WriteRefused
+from admin_app.scope import CREATE, EDIT, VIEW, current_scope, get_or_404
 from models import AuditLog, Base
 
 bp = Blueprint("history", __name__)
-
-_SKIP_ON_RESTORE = ("version", "created_at", "updated_at")
-
-
-def _jsonable(value):
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, decimal.Decimal):
-        return str(value)
-    return value
-
-
-def row_snapshot(obj) -> dict:
-    """Column values of a row, JSON-ready."""
-    return {c.key: _jsonable(getattr(obj, c.key)) for c in inspect(type(obj)).column_attrs}
-
-
-def record_audit(action: str, obj, before: dict | None, after: dict | None) -> AuditLog:
-    """Add an audit entry for ``obj`` to the session (committed with the change itself)."""
-    model = type(obj)
-    spec = getattr(model, "__scope__", None)
-    regions = [r for r in _regions_of(obj, spec.split("."))
-               if r is not None] if spec and spec != "self" else []
-    entry = AuditLog(user_id=getattr(current_user, "id", None), action=action,
-                     table_name=model.__tablename__, row_id=obj.id,
-                     # a region's own changes are filed under its parent, which outlives its deletion
-                     region_id=regions[0].id if regions else (obj.parent_id if spec == "self" else None),
-                     summary=str(obj)[:200], before=before, after=after)
-    db.session.add(entry)
-    return entry
 
 
 def _model_for_table(name: str):
@@ -56,15 +35,12 @@ def _model_for_table(name: str):
 
 
 def _decode(model, values: dict) -> dict:
-    """JSON snapshot → Python values of the model's column types."""
+    """JSON snapshot → Python values of the model's column types (secrets and versions left out)."""
     out = {}
-    for attr in inspect(model).column_attrs:
-        if attr.key not in values or attr.key in _SKIP_ON_RESTORE:
-            continue
-        value = values[attr.key]
-        column = attr.columns[0]
+    columns = {attr.key: attr.columns[0] for attr in inspect(model).column_attrs}
+    for key, value in restorable_values(model, values).items():
         try:
-            kind = column.type.python_type
+            kind = columns[key].type.python_type
         except NotImplementedError:
             kind = None
         if value is not None and kind is datetime.datetime:
@@ -73,11 +49,13 @@ def _decode(model, values: dict) -> dict:
             value = datetime.date.fromisoformat(value)
         elif value is not None and kind is decimal.Decimal:
             value = decimal.Decimal(value)
-        out[attr.key] = value
+        out[key] = value
     return out
 
 
 def can_restore(entry: AuditLog) -> bool:
+    """Offer the button: an update or delete with a snapshot, on a table the user may change at all.
+    Whether this very restore is allowed is decided by the write gate when it is tried."""
     model = _model_for_table(entry.table_name)
     return (entry.action in ("update", "delete") and bool(entry.before) and model is not None
             and current_scope().can(model, EDIT if entry.action == "update" else CREATE))
@@ -86,6 +64,14 @@ def can_restore(entry: AuditLog) -> bool:
 @bp.app_template_global()
 def can_restore_entry(entry: AuditLog) -> bool:
     return can_restore(entry)
+
+
+def _local(target: str | None) -> str | None:
+    """Only same-site relative paths are followed (never //host or http://host)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target \
+            and not urlsplit(target).netloc and not urlsplit(target).scheme:
+        return target
+    return None
 
 
 @bp.route("/admin/history/<int:log_id>/restore", methods=["POST"])
@@ -103,33 +89,54 @@ def restore(log_id: int):
             flash(_("该记录已被删除,请先恢复删除操作"), "error")
             return redirect(back)
         obj = get_or_404(model, entry.row_id, EDIT)
-        current = row_snapshot(obj)
     else:
         if obj is not None:
             flash(_("该记录仍然存在,无需恢复"), "error")
             return redirect(back)
         obj = model()
         db.session.add(obj)
-        current = None
-    with db.session.no_autoflush:
-        for key, value in _decode(model, entry.before).items():
-            setattr(obj, key, value)
-        check = getattr(obj, "check", None)
-        errors = check() if callable(check) else {}
-        allowed = current_scope().allows(obj, EDIT if current is not None else CREATE)
-    if errors or not allowed:
-        db.session.rollback()
-        flash(_("不能恢复:%(why)s", why="；".join(errors.values()) or _("恢复后的记录不在您的授权范围内")),
-              "error")
-        return redirect(back)
     try:
-        db.session.flush()
-        record_audit("restore", obj, current, row_snapshot(obj))
+        with db.session.no_autoflush:
+            for key, value in _decode(model, entry.before).items():
+                setattr(obj, key, value)
+        with audit_as("restore"):
+            db.session.flush()
         db.session.commit()
-    except IntegrityError:
+    except WriteRefused as exc:
+        db.session.rollback()
+        flash(_("不能恢复:%(why)s", why=exc.message), "error")
+        return redirect(back)
+    except (IntegrityError, StaleDataError):
         db.session.rollback()
         flash(_("不能恢复:相关记录已不存在或与现有记录冲突"), "error")
         return redirect(back)
     flash(_("已恢复到修改前的内容"), "success")
-    return redirect(request.form.get("next") or back)
+    return redirect(_local(request.form.get("next")) or back)
 
+
+def format_snapshot(view, context, entry: AuditLog, name: str):
+    """修改前 / 修改后 as a clerk reads them: the Chinese label of each field with its value, changed
+    fields marked, sensitive values masked for users without 查看敏感信息 on the audited table."""
+    from markupsafe import Markup, escape
+
+    from admin_app import privacy
+
+    values = getattr(entry, name)
+    if not values:
+        return ""
+    model = _model_for_table(entry.table_name)
+    shown = privacy.mask_snapshot(model, values, privacy.may_see(model) if model is not None else False)
+    other = entry.after if name == "before" else entry.before
+    labels = {}
+    if model is not None:
+        labels = {attr.key: attr.columns[0].info.get("label", attr.key) for attr in inspect(model).column_attrs}
+    rows = []
+    for key, value in shown.items():
+        if key in ("version", "created_at", "updated_at", "name_pinyin", "name_initials", "path"):
+            continue
+        changed = other is not None and other.get(key) != values.get(key)
+        text = "" if value is None else value
+        rows.append(Markup('<tr class="{cls}"><th>{label}</th><td>{value}</td></tr>').format(
+            cls="table-warning" if changed else "", label=_(labels.get(key, key)), value=text))
+    return Markup('<table class="table table-sm audit-snapshot mb-0">{}</table>').format(
+        Markup("").join(rows)) if rows else escape("")

@@ -1,6 +1,6 @@
 """Excel/CSV import for every generated screen (导入), with an error report.
 
-Each row goes through the screen's own create form and ``check_rules`` — the same validation, scope
+Each row goes through the screen's own create form and the write gate — the same validation, scope
 and business rules as typing it in — and the whole file is written in one transaction or not at all.
 Linked rows are named as people write them (a region's name, a person's name or ID number) and are
 resolved only among the rows the user may see.
@@ -12,8 +12,8 @@ import csv
 import datetime
 import io
 import json
+import zipfile
 
-import openpyxl
 from flask import abort, flash, request, send_file
 from flask_admin import expose
 from flask_babel import gettext as _
@@ -22,12 +22,18 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 from wtforms import fields as wtf
 
+from admin_app import privacy
 from admin_app.extensions import db
+from admin_app.gate import WriteRefused
+from admin_app.spreadsheet import safe_cell
 
-from .history import record_audit, row_snapshot
+from .base import drop_empty_one_to_one
 
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024  # an xlsx is a zip: 5 MB may unpack to gigabytes
+MAX_COLUMNS = 100  # cells per row; no screen has half as many fields
+MAX_SHEET_ROWS = MAX_ROWS * 2 + 1  # rows read, blank ones included, before the file is refused
 TRUE_WORDS = {"是", "y", "yes", "true", "1", "√", "✓", "t"}
 FALSE_WORDS = {"否", "n", "no", "false", "0", "", "f"}
 
@@ -49,30 +55,62 @@ def _cell_text(value) -> str:
 
 
 def read_rows(filename: str, payload: bytes) -> list[list[str]]:
-    """The cells of an .xlsx or .csv file as text rows (the header row first)."""
+    """The cells of an .xlsx or .csv file as text rows (the header row first).
+
+    Limits are checked while streaming, before any other work: the file size, the unpacked size of an
+    xlsx, the number of rows (blank ones too: a sheet may claim a cell at XFD1048576) and of columns.
+    """
     if len(payload) > MAX_BYTES:
         raise ImportFileError(_("文件超过 5 MB,请拆分后分批导入"))
     name = (filename or "").lower()
     try:
         if name.endswith(".csv"):
-            text = payload.decode("utf-8-sig")
-            rows = [[c.strip() for c in r] for r in csv.reader(io.StringIO(text))]
+            rows = _limited(csv.reader(io.StringIO(payload.decode("utf-8-sig"))))
         elif name.endswith(".xlsx"):
-            book = openpyxl.load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
-            sheet = book.worksheets[0]
-            rows = [[_cell_text(c) for c in r] for r in sheet.iter_rows(values_only=True)]
-            book.close()
+            rows = _xlsx_rows(payload)
         else:
             raise ImportFileError(_("只能导入 .xlsx 或 .csv 文件"))
     except ImportFileError:
         raise
     except Exception:  # noqa: BLE001 - any parse failure is the user's file, not our bug
         raise ImportFileError(_("无法读取该文件,请确认是 Excel(.xlsx)或 UTF-8 编码的 CSV 文件")) from None
-    rows = [r for r in rows if any(c for c in r)]
     if not rows:
         raise ImportFileError(_("文件是空的"))
-    if len(rows) - 1 > MAX_ROWS:
-        raise ImportFileError(_("一次最多导入 %(n)s 行", n=MAX_ROWS))
+    return rows
+
+
+def _xlsx_rows(payload: bytes) -> list[list[str]]:
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise ImportFileError(_("文件内容过大(解压后超过 %(n)s MB),请拆分后分批导入",
+                                n=MAX_UNPACKED_BYTES // (1024 * 1024)))
+    import openpyxl  # ~0.25 s to import: only when a workbook is read or written
+
+    book = openpyxl.load_workbook(io.BytesIO(payload), read_only=True, data_only=True)
+    try:
+        sheet = book.worksheets[0]
+        # The <dimension> a file declares may lie (a 4 KB file claiming A1:XFD1048576 made openpyxl pad
+        # a million empty rows): read only the rows and cells the sheet really holds.
+        sheet.reset_dimensions()
+        return _limited(sheet.iter_rows(values_only=True))
+    finally:
+        book.close()
+
+
+def _limited(source) -> list[list[str]]:
+    """Text rows of ``source`` without blank ones; refused as soon as a limit is passed."""
+    rows: list[list[str]] = []
+    for index, raw in enumerate(source, start=1):
+        if index > MAX_SHEET_ROWS:
+            raise ImportFileError(_("一次最多导入 %(n)s 行", n=MAX_ROWS))
+        if len(raw) > MAX_COLUMNS:
+            raise ImportFileError(_("第 %(line)s 行超过 %(n)s 列,请使用导入模板", line=index, n=MAX_COLUMNS))
+        row = [_cell_text(c) for c in raw]
+        if any(row):
+            rows.append(row)
+            if len(rows) - 1 > MAX_ROWS:
+                raise ImportFileError(_("一次最多导入 %(n)s 行", n=MAX_ROWS))
     return rows
 
 
@@ -106,8 +144,8 @@ class ImportMixin:
                     return "", None
                 query = loader.get_query()
                 conds = [model.name == text] if hasattr(model, "name") else []
-                if hasattr(model, "id_number"):
-                    conds.append(model.id_number == text.upper())
+                if hasattr(model, "id_number") and privacy.may_see(model):
+                    conds.append(model.id_number == text.upper())  # no ID-number oracle without the right
                 rows = query.filter(or_(*conds)).limit(2).all() if conds else []
                 if not rows:
                     return "", _("找不到“%(v)s”(或不在您的授权范围内)", v=text)
@@ -172,59 +210,68 @@ class ImportMixin:
         created = []
         seen: dict[tuple, int] = {}
         unique_groups = self._unique_groups()
-        for line, row in enumerate(rows[1:], start=2):
-            data = MultiDict()
-            row_errors: dict[str, str] = {}
-            for name, text in zip(names, row, strict=False):
-                if not name:
-                    continue
-                value, problem = resolvers[name](text)
-                if problem:
-                    row_errors[name] = problem
-                elif value != "":
-                    data[name] = value
-            form = self._create_form_class(formdata=data, meta={"csrf": False})
-            if not form.validate():
-                for name, messages in form.errors.items():
-                    if name in labels:
-                        row_errors.setdefault(name, "；".join(str(m) for m in messages))
-            if not row_errors:
-                model = self.build_new_instance()
-                with db.session.no_autoflush:
-                    for name, field in form._fields.items():
-                        if name != "row_version":
-                            field.populate_obj(model, name)
-                    db.session.add(model)
-                    problems = self.check_rules(form, model, True)
-                for name, message in problems.items():
-                    row_errors.setdefault(name, message)
-                for cols in unique_groups:
-                    key = (cols, tuple(getattr(model, c) for c in cols))
-                    if None in key[1]:
+        # Nothing is flushed while rows are read (a lookup would flush half a file into the gate);
+        # the one flush at the end checks every row and reports each problem on its line.
+        with db.session.no_autoflush:
+            for line, row in enumerate(rows[1:], start=2):
+                data = MultiDict()
+                row_errors: dict[str, str] = {}
+                for name, text in zip(names, row, strict=False):
+                    if not name:
                         continue
-                    if key in seen:
-                        row_errors.setdefault(_field_of(cols[0], labels),
-                                              _("与第 %(n)s 行重复", n=seen[key]))
-                    seen.setdefault(key, line)
-                if row_errors:
-                    db.session.expunge(model)
-                else:
-                    created.append(model)
-            for name, message in row_errors.items():
-                errors.append({"line": line, "column": labels.get(name, name), "message": str(message),
-                               "value": _value_at(row, names, name)})
-        if errors:
-            db.session.rollback()
-            return 0, errors
+                    value, problem = resolvers[name](text)
+                    if problem:
+                        row_errors[name] = problem
+                    elif value != "":
+                        data[name] = value
+                form = self._create_form_class(formdata=data, meta={"csrf": False})
+                if not form.validate():
+                    for name, messages in form.errors.items():
+                        if name in labels:
+                            row_errors.setdefault(name, "；".join(str(m) for m in messages))
+                if not row_errors:
+                    model = self.build_new_instance()
+                    with db.session.no_autoflush:
+                        for name, field in form._fields.items():
+                            if name != "row_version":
+                                field.populate_obj(model, name)
+                        drop_empty_one_to_one(form, model)
+                        db.session.add(model)
+                    for cols in unique_groups:
+                        key = (cols, tuple(getattr(model, c) for c in cols))
+                        if None in key[1]:
+                            continue
+                        if key in seen:
+                            row_errors.setdefault(_field_of(cols[0], labels),
+                                                  _("与第 %(n)s 行重复", n=seen[key]))
+                        seen.setdefault(key, line)
+                    if row_errors:
+                        db.session.expunge(model)
+                    else:
+                        created.append((line, row, model))
+                for name, message in row_errors.items():
+                    errors.append({"line": line, "column": labels.get(name, name), "message": str(message),
+                                   "value": _value_at(row, names, name)})
         try:
+            # The write gate checks scope, links and rules of every row (even when some rows already
+            # failed the form, so that the report lists every problem), then audits.
             db.session.flush()
-            for model in created:
-                record_audit("create", model, None, row_snapshot(model))
-            db.session.commit()
+        except WriteRefused as exc:
+            db.session.rollback()
+            for line, row, model in created:
+                for name, message in exc.errors_for(model).items():
+                    errors.append({"line": line, "column": labels.get(name, name), "message": str(message),
+                                   "value": _value_at(row, names, name)})
+            if not errors:
+                errors.append({"line": "-", "column": "-", "value": "", "message": exc.message})
         except IntegrityError:
             db.session.rollback()
-            return 0, [{"line": "-", "column": "-", "value": "",
-                        "message": _("数据与已有记录冲突,未导入任何数据")}]
+            errors.append({"line": "-", "column": "-", "value": "", "message": _("数据与已有记录冲突,未导入任何数据")})
+        if errors:
+            db.session.rollback()
+            return 0, sorted(errors, key=lambda e: (not isinstance(e["line"], int), e["line"]
+                                                    if isinstance(e["line"], int) else 0))
+        db.session.commit()
         return len(created), []
 
     def _unique_groups(self) -> list[tuple[str, ...]]:
@@ -265,6 +312,8 @@ class ImportMixin:
     def import_template_view(self):
         if not self.can_create:
             abort(404)
+        import openpyxl  # ~0.25 s to import: only when a workbook is read or written
+
         book = openpyxl.Workbook()
         sheet = book.active
         sheet.title = str(self.name)[:30]
@@ -286,6 +335,8 @@ class ImportMixin:
             abort(400)
         if not isinstance(errors, list) or len(errors) > MAX_ROWS * 50:
             abort(400)
+        import openpyxl  # ~0.25 s to import: only when a workbook is read or written
+
         book = openpyxl.Workbook()
         sheet = book.active
         sheet.title = "导入错误"
@@ -313,7 +364,6 @@ def _value_at(row: list[str], names: list, name: str) -> str:
     return ""
 
 
-def _safe_cell(value) -> str:
-    """Text for a report cell; a leading = + - @ would make Excel run it as a formula."""
-    text = "" if value is None else str(value)[:500]
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+def _safe_cell(value):
+    """A report cell: at most 500 characters, never a live formula (the one neutraliser)."""
+    return safe_cell(None if value is None else str(value)[:500])

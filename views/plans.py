@@ -13,6 +13,7 @@ from flask_admin import expose
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
 
 from admin_app.extensions import db
 from admin_app.scope import CREATE, EDIT, VIEW, current_scope, get_or_404
@@ -22,7 +23,6 @@ from models.plans import find_plan, instantiate_plan, plan_progress, plan_year_e
 
 from .base import STALE_MESSAGE
 from .duties import ScopedScreen, township_or_404, townships_in_scope
-from .history import record_audit, row_snapshot
 
 
 def _year(value, default: int | None = None) -> int | None:
@@ -71,7 +71,6 @@ class PlanProgressView(ScopedScreen):
             abort(404)
         plan, created = instantiate_plan(db.session, township, year)
         if created:
-            record_audit("create", plan, None, row_snapshot(plan))
             db.session.commit()
             flash(_("已按全市模板生成 %(name)s %(year)s 年度计划(%(n)s 项)", name=township.name, year=year,
                     n=len(plan.items)), "success")
@@ -112,7 +111,6 @@ class PlanProgressView(ScopedScreen):
         if request.form.get("row_version") and request.form.get("row_version") != str(item.version):
             return self._plan_page(plan.township, plan.year, _(STALE_MESSAGE), 409)
         completed = request.form.get("completed_on") or ""
-        before = row_snapshot(item)
         try:
             item.completed_on = datetime.date.fromisoformat(completed) if completed else None
         except ValueError:
@@ -124,8 +122,11 @@ class PlanProgressView(ScopedScreen):
         note = (request.form.get("note") or "").strip()
         if note:
             item.note = note
-        db.session.flush()
-        record_audit("update", item, before, row_snapshot(item))
-        db.session.commit()
+        try:
+            db.session.commit()
+        except StaleDataError:
+            # Changed by someone else between our read and our write (the version no longer matched).
+            db.session.rollback()
+            return self._plan_page(plan.township, plan.year, _(STALE_MESSAGE), 409)
         flash(_("已更新“%(title)s”", title=item.title), "success")
         return redirect(url_for(".plan", code=plan.township.code, year=plan.year))

@@ -9,7 +9,7 @@ from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from admin_app.extensions import db
 from admin_app.scope import (
@@ -21,16 +21,15 @@ from admin_app.scope import (
     rights_models,
 )
 from admin_app.scope import rights_table as rights_in_force
-from models import AuditLog, Role, scoped_models
+from models import Role, scoped_models
 from models.rights import RolePermission
 
 FIELD_PREFIX = "cell"
 
 
 def is_city_admin() -> bool:
-    """A city admin holds the city_admin role over the root region."""
-    scope = current_scope()
-    return any(gr.role == Role.CITY_ADMIN.value and gr.is_root for gr in scope.grants)
+    """A city-level role (from the role, not from where the region sits in the tree)."""
+    return current_scope().is_global
 
 
 def model_labels() -> dict[str, str]:
@@ -66,7 +65,9 @@ def save_grid(checked: set[tuple[str, str, str]]) -> int:
     """Store the overrides so that the rights in force equal ``checked``; returns cells changed."""
     defaults = default_rights()
     before = rights_in_force()
-    db.session.execute(delete(RolePermission))
+    for cell in db.session.scalars(select(RolePermission)):
+        db.session.delete(cell)
+    db.session.flush()
     changed = 0
     for role in (r.value for r in Role):
         for model in rights_models():
@@ -77,8 +78,6 @@ def save_grid(checked: set[tuple[str, str, str]]) -> int:
                                                   allowed=allowed))
                 if allowed != (action in before.get(role, {}).get(model, ())):
                     changed += 1
-    db.session.add(AuditLog(user_id=current_user.id, action="update", table_name="role_permission",
-                            summary=f"权限配置:修改 {changed} 项"))
     db.session.commit()
     forget_rights()
     return changed

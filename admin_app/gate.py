@@ -1,0 +1,569 @@
+"""The one write gate: every flush of every SQLAlchemy session passes here, whatever wrote the rows.
+
+Generated screens, hand-made screens, import, restore, CLI commands, the demo seed and jobs all end in
+a flush; ``before_flush`` checks each new, changed and deleted object, and ``after_flush`` writes the
+audit rows. For every object:
+
+1. an actor is known (``admin_app.actor``): a flush with no actor is refused;
+2. the actor's right on the model and the action, and the scope before *and* after the change: moving a
+   row out of one's scope is a delete there, moving it in a create (``Scope`` decides, as everywhere);
+3. every row it links to is one the actor may see and lies in the row's own township, unless the
+   relationship is declared cross-township (``info={"cross_township": True}``);
+4. the domain rules: the model's ``check()``, column limits (length, NUL bytes, the database's number
+   ranges), unique values, ``__delete_protect__`` (children that forbid a delete) and the version the
+   user saw (``row_version``: a stale form is refused);
+5. then the audit rows (``after_flush``), secrets masked (``admin_app.audit``).
+
+A refusal raises ``WriteRefused`` before anything reaches the database; every path turns it into a
+Chinese message (a form field, an import row, a flash, a CLI error) and rolls back.
+
+Bulk DML through the session (``session.execute(update(...))``) bypasses the unit of work, so it is
+refused on gated tables except for system actors (whose bulk changes are audited per statement) and
+for derived data the gate itself writes while checking (a region's descendants' paths).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime
+import math
+from dataclasses import dataclass
+
+from sqlalchemy import Date, DateTime, Integer, Numeric, Text, UniqueConstraint, event, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session
+
+from models import AuditLog, Base, Grant, Region
+
+from . import audit
+from .actor import current_actor
+from .scope import CREATE, DELETE, EDIT, VIEW, _regions_of
+
+SCOPE_MESSAGE = "所选内容不在您的授权范围内"
+NO_RIGHT_MESSAGE = "您没有权限进行此操作"
+NO_ACTOR_MESSAGE = "没有操作人:每次写入都必须以某个账号(或系统)的身份进行"
+STALE_MESSAGE = "此记录已被他人修改(您打开后有新的保存)。请刷新页面,核对后重新填写。"
+OTHER_TOWNSHIP_MESSAGE = "“%(what)s”属于其他乡镇/街道,不能关联"
+GRANT_MESSAGE = "不能授予高于本人角色或超出本人管辖范围的权限"
+AUDIT_MESSAGE = "变更记录只能由系统自动写入"
+BULK_MESSAGE = "不允许绕过逐条检查的批量修改"
+
+INT32 = 2**31 - 1
+TEXT_MAX_LENGTH = 2000  # a Text column without its own info["max_length"]
+EARLIEST_DATE = datetime.date(1900, 1, 1)
+
+_INTERNAL: contextvars.ContextVar[bool] = contextvars.ContextVar("yby_gate_internal", default=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    obj: object | None
+    field: str
+    message: str
+
+
+class WriteRefused(Exception):
+    """A flush the gate refused; nothing was written. ``problems`` say why, per object and field."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        return "；".join(dict.fromkeys(p.message for p in self.problems))
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Field → message (first problem per field), over every object."""
+        out: dict[str, str] = {}
+        for p in self.problems:
+            out.setdefault(p.field, p.message)
+        return out
+
+    def errors_for(self, obj) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for p in self.problems:
+            if p.obj is obj:
+                out.setdefault(p.field, p.message)
+        return out
+
+
+@contextlib.contextmanager
+def _internal():
+    token = _INTERNAL.set(True)
+    try:
+        yield
+    finally:
+        _INTERNAL.reset(token)
+
+
+def _gated(model) -> bool:
+    return getattr(model, "__gate__", None) != "exempt"
+
+
+def _label(model, key: str) -> str:
+    mapper = sa_inspect(model)
+    if key in mapper.columns:
+        return mapper.columns[key].info.get("label", key)
+    if key in mapper.relationships:
+        rel = mapper.relationships[key]
+        label = rel.info.get("label")
+        if label:
+            return label
+        cols = list(rel.local_columns)
+        return cols[0].info.get("label", key) if cols else key
+    return key
+
+
+# -- the checks ------------------------------------------------------------------------------------
+class _Checker:
+    def __init__(self, session: Session, actor):
+        self.session = session
+        self.actor = actor
+        self.scope = actor.scope
+        self.problems: list[Problem] = []
+
+    def refuse(self, obj, field: str, message: str) -> None:
+        self.problems.append(Problem(obj, field, message))
+
+    # 1. rights and scope, before and after
+    def rights(self, obj, action: str, moved: bool) -> None:
+        model = type(obj)
+        if not self.scope.can(model, action if action != "update" else EDIT):
+            self.refuse(obj, _scope_field(obj), NO_RIGHT_MESSAGE)
+            return
+        if action == "create":
+            if not self.scope.allows(obj, CREATE):
+                self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
+            return
+        before_action = DELETE if action == "delete" or moved else EDIT
+        if not self._in_scope_in_db(obj, before_action):
+            self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
+            return
+        if action == "update" and not self.scope.allows(obj, CREATE if moved else EDIT):
+            self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
+
+    def _in_scope_in_db(self, obj, action: str) -> bool:
+        """Is the row, as the database holds it now (before this flush), inside the scope?"""
+        model = type(obj)
+        ident = sa_inspect(obj).identity
+        if ident is None:
+            return self.scope.allows(obj, action)
+        stmt = self.scope.filter(select(model.id).where(model.id == ident[0]), model, action)
+        return self.session.execute(stmt).first() is not None
+
+    # 2. links: visible, and in the row's own township
+    def links(self, obj, action: str) -> None:
+        model = type(obj)
+        state = sa_inspect(obj)
+        spec = getattr(model, "__scope__", None) or ""
+        scope_head = spec.split(".")[0]
+        for rel in state.mapper.relationships:
+            if rel.direction.name != "MANYTOONE":
+                continue
+            fk_keys = [c.key for c in rel.local_columns]
+            changed = action == "create" or any(state.attrs[k].history.has_changes() for k in fk_keys
+                                                if k in state.attrs) or state.attrs[rel.key].history.has_changes()
+            if not changed:
+                continue
+            target = getattr(obj, rel.key)
+            if target is None:
+                continue
+            if not self.scope.allows(target, VIEW):
+                self.refuse(obj, rel.key, SCOPE_MESSAGE)
+                continue
+            if rel.info.get("cross_township") or isinstance(target, Region):
+                continue
+            if scope_head in (rel.key, *fk_keys):
+                continue  # the link that places the row: checked as the row's own scope
+            if not _same_township(obj, target):
+                self.refuse(obj, rel.key, OTHER_TOWNSHIP_MESSAGE % {"what": target})
+
+    # 3. domain rules
+    def rules(self, obj, action: str) -> None:
+        if action == "delete":
+            self._delete_protect(obj)
+            return
+        self._stale(obj)
+        self._columns(obj, action)
+        if isinstance(obj, Grant):
+            self._grant(obj)
+        check = getattr(obj, "check", None)
+        if callable(check):
+            with _internal():
+                for field, message in (check() or {}).items():
+                    self.refuse(obj, field, message)
+        self._unique(obj)
+
+    def _stale(self, obj) -> None:
+        posted = obj.__dict__.get("_posted_version")
+        state = sa_inspect(obj)
+        if posted in (None, "") or state.identity is None:
+            return
+        if str(posted) != str(state.committed_state.get("version", obj.version)):
+            self.refuse(obj, "_", STALE_MESSAGE)
+
+    def _columns(self, obj, action: str) -> None:
+        state = sa_inspect(obj)
+        for attr in state.mapper.column_attrs:
+            column = attr.columns[0]
+            if action != "create" and not state.attrs[attr.key].history.has_changes():
+                continue
+            value = getattr(obj, attr.key, None)
+            if value is None:
+                continue
+            message = _column_problem(column, value)
+            if message:
+                self.refuse(obj, _field_for(obj, attr.key), message)
+
+    def _grant(self, grant: Grant) -> None:
+        region = grant.region or (self.session.get(Region, grant.region_id) if grant.region_id else None)
+        if grant.role is None or region is None:
+            return
+        if not self.scope.may_grant(grant.role, region):
+            self.refuse(grant, "role", GRANT_MESSAGE)
+            return
+        state = sa_inspect(grant)
+        if state.identity is not None:  # nor take away or change a grant above what one could give
+            old_role = state.attrs.role.history.deleted
+            old_region_id = state.attrs.region_id.history.deleted
+            old_region = self.session.get(Region, old_region_id[0]) if old_region_id else region
+            if not self.scope.may_grant(old_role[0] if old_role else grant.role, old_region):
+                self.refuse(grant, "role", GRANT_MESSAGE)
+
+    def _unique(self, obj) -> None:
+        model = type(obj)
+        table = model.__table__
+        groups = [[c] for c in table.columns if c.unique]
+        groups += [list(con.columns) for con in table.constraints if isinstance(con, UniqueConstraint)]
+        seen = set()
+        for cols in groups:
+            keys = tuple(c.key for c in cols)
+            if keys in seen:
+                continue
+            seen.add(keys)
+            values = [getattr(obj, c.key) for c in cols]
+            if any(v is None for v in values):
+                continue
+            stmt = select(model.id).where(*[getattr(model, c.key) == v for c, v in zip(cols, values, strict=True)])
+            if obj.id is not None:
+                stmt = stmt.where(model.id != obj.id)
+            with self.session.no_autoflush:
+                if self.session.execute(stmt.limit(1)).first() is not None:
+                    labels = "、".join(c.info.get("label", c.key) for c in cols)
+                    self.refuse(obj, _field_for(obj, cols[0].key), f"已存在相同{labels}的记录")
+
+    def _delete_protect(self, obj) -> None:
+        """``__delete_protect__``: True (every referencing table) or the names of referencing models."""
+        model = type(obj)
+        protect = getattr(model, "__delete_protect__", ())
+        if not protect or obj.id is None:
+            return
+        found = []
+        for mapper in Base.registry.mappers:
+            child = mapper.class_
+            if protect is not True and child.__name__ not in protect:
+                continue
+            for rel in mapper.relationships:
+                if rel.direction.name != "MANYTOONE" or rel.mapper.class_ is not model or child is model:
+                    continue
+                (fk,) = list(rel.local_columns)[:1]
+                n = self.session.execute(select(_count()).select_from(child).where(fk == obj.id)).scalar_one()
+                if n:
+                    name = getattr(child, "__admin__", {}).get("name", child.__tablename__)
+                    found.append(f"{name} {n} 条")
+        if found:
+            self.refuse(obj, "_", f"“{obj}”还有关联记录:{'、'.join(found)}。请先处理这些记录再删除")
+
+
+def _count():
+    from sqlalchemy import func
+
+    return func.count()
+
+
+def _scope_field(obj) -> str:
+    spec = getattr(type(obj), "__scope__", None) or ""
+    head = spec.split(".")[0]
+    return _field_for(obj, head) if head and head != "self" else "_"
+
+
+def _field_for(obj, key: str) -> str:
+    """The form field of a column: ``region_id`` is edited as ``region``."""
+    if key.endswith("_id") and key[:-3] in sa_inspect(type(obj)).relationships:
+        return key[:-3]
+    return key
+
+
+def _column_problem(column, value) -> str | None:
+    label = column.info.get("label", column.key)
+    kind = column.type
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"“{label}”不能包含空字符"
+        limit = column.info.get("max_length") or getattr(kind, "length", None)
+        if limit is None and isinstance(kind, Text):
+            limit = TEXT_MAX_LENGTH
+        if limit is not None and len(value) > limit:
+            return f"“{label}”不能超过 {limit} 个字符(现有 {len(value)} 个)"
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(kind, Integer) and isinstance(value, int):
+        low = column.info.get("min", -INT32 - 1)
+        high = column.info.get("max", INT32)
+        if not low <= value <= high:
+            return f"“{label}”应在 {low} 到 {high} 之间"
+        return None
+    if isinstance(kind, Numeric) and isinstance(value, float | int) or type(value).__name__ == "Decimal":
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"“{label}”不是有效的数字"
+        if not math.isfinite(number):
+            return f"“{label}”不是有效的数字"
+        precision, scale = getattr(kind, "precision", None), getattr(kind, "scale", None) or 0
+        low = column.info.get("min", None)
+        if low is not None and number < low:
+            return f"“{label}”不能小于 {low}"
+        if precision is not None and abs(number) >= 10 ** (precision - scale):
+            return f"“{label}”超出允许范围(最多 {precision - scale} 位整数)"
+        return None
+    if isinstance(kind, Date) and isinstance(value, datetime.date) and not isinstance(kind, DateTime):
+        if value < EARLIEST_DATE or value.year > 2100:
+            return f"“{label}”不是合理的日期"
+    return None
+
+
+def _townships(regions) -> list:
+    return [r for r in regions if r is not None]
+
+
+def _township_key(region: Region) -> tuple[str, bool]:
+    """The path of the township a region is or lies in; (its own path, False) above township level."""
+    node = region
+    while node is not None and node.level != "township":
+        if node.level in ("county", "city", "province"):
+            return region.path, False
+        node = node.parent
+    return (node.path if node is not None else region.path), node is not None
+
+
+def _same_township(obj, target) -> bool:
+    """Does ``target`` lie in the township of ``obj``? City-wide rows link anywhere."""
+    obj_spec = getattr(type(obj), "__scope__", None)
+    target_spec = getattr(type(target), "__scope__", None)
+    if not obj_spec or not target_spec or obj_spec == "self" or target_spec == "self":
+        return True
+    mine = _townships(_regions_of(obj, obj_spec.split(".")))
+    theirs = _townships(_regions_of(target, target_spec.split(".")))
+    if not mine or not theirs:
+        return True  # a city-wide row (null region) on either side
+    for a in mine:
+        key_a, in_township_a = _township_key(a)
+        for b in theirs:
+            key_b, in_township_b = _township_key(b)
+            if in_township_a and in_township_b:
+                if key_a != key_b:
+                    return False
+            elif in_township_a:  # a township row may link a row of a region above it (its county)
+                if not a.path.startswith(b.path):
+                    return False
+            elif not b.path.startswith(a.path):  # a county row links rows inside the county
+                return False
+    return True
+
+
+# -- the events ------------------------------------------------------------------------------------
+def _moved(obj) -> bool:
+    spec = getattr(type(obj), "__scope__", None) or ""
+    head = spec.split(".")[0]
+    if not head or head == "self":
+        return False
+    state = sa_inspect(obj)
+    mapper = state.mapper
+    keys = [head]
+    if head in mapper.relationships:
+        keys += [c.key for c in mapper.relationships[head].local_columns]
+    elif head.endswith("_id") and head[:-3] in mapper.relationships:
+        keys.append(head[:-3])
+    return any(k in state.attrs and state.attrs[k].history.has_changes() for k in keys)
+
+
+def _orphans(session: Session) -> list:
+    """Children removed from a delete-orphan collection: the flush will delete them."""
+    out = []
+    for parent in list(session.dirty):
+        state = sa_inspect(parent)
+        for rel in state.mapper.relationships:
+            if "delete-orphan" not in rel.cascade or rel.direction.name != "ONETOMANY":
+                continue
+            for child in state.attrs[rel.key].history.deleted or ():
+                if child is not None and child not in session.deleted and sa_inspect(child).identity:
+                    out.append(child)
+    return out
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    items: list[tuple[object, str]] = []
+    for obj in session.new:
+        items.append((obj, "create"))
+    for obj in session.dirty:
+        if session.is_modified(obj, include_collections=False) and _changed(obj):
+            items.append((obj, "update"))
+    for obj in session.deleted:
+        items.append((obj, "delete"))
+    for obj in _orphans(session):
+        items.append((obj, "delete"))
+    items = [(o, a) for (o, a) in items if _gated(type(o))]
+    session.info.setdefault("_gate_seen", set()).update(
+        id(o) for o in (*session.new, *session.dirty, *session.deleted, *(o for o, _a in items)))
+    if not items:
+        return
+    actor = current_actor()
+    if actor is None:
+        raise WriteRefused([Problem(o, "_", NO_ACTOR_MESSAGE) for o, _a in items])
+    audit_rows = [(o, a) for (o, a) in items if isinstance(o, AuditLog)]
+    if audit_rows and not actor.is_system:  # operator code (fixtures, data repair) may; users never
+        raise WriteRefused([Problem(o, "_", AUDIT_MESSAGE) for o, _a in audit_rows])
+    items = [(o, a) for (o, a) in items if not isinstance(o, AuditLog)]
+    checker = _Checker(session, actor)
+    records = []
+    with session.no_autoflush:
+        for obj, action in items:
+            if action == "update" and _bookkeeping_only(obj, actor):
+                continue
+            moved = action == "update" and _moved(obj)
+            if not actor.is_system:
+                checker.rights(obj, action, moved)
+                checker.links(obj, action)
+            checker.rules(obj, action)
+            before = audit.row_snapshot(obj, committed=True) if action != "create" else None
+            region_before = audit.audit_region_id(obj) if action == "delete" else None
+            records.append((obj, action, before, region_before))
+    if checker.problems:
+        raise WriteRefused(checker.problems)
+    session.info.setdefault("_gate_records", []).extend(records)
+    session.info["_gate_actor"] = actor
+
+
+def _changed(obj) -> bool:
+    """Columns changed, or a many-to-one link (its foreign key is set only during the flush)."""
+    state = sa_inspect(obj)
+    return bool(audit.changed_columns(obj)) or any(
+        state.attrs[rel.key].history.has_changes() for rel in state.mapper.relationships
+        if rel.direction.name == "MANYTOONE")
+
+
+def _bookkeeping_only(obj, actor) -> bool:
+    """Only bookkeeping columns changed, on the actor's own account (or by the system): no audit."""
+    changed = audit.changed_columns(obj) - {"version", "updated_at"}
+    columns = sa_inspect(type(obj)).columns
+    if not changed or not all(audit.is_bookkeeping(columns[k]) for k in changed):
+        return False
+    return actor.is_system or (actor.user is not None and obj is actor.user)
+
+
+def _after_flush(session: Session, flush_context) -> None:
+    records = session.info.pop("_gate_records", None)
+    actor = session.info.pop("_gate_actor", None)
+    session.info.pop("_gate_seen", None)
+    if not records:
+        return
+    rows = []
+    for obj, action, before, region_before in records:
+        if action == "delete":
+            after, region_id = None, region_before
+        else:
+            after = audit.mark_changed_secrets(obj, audit.row_snapshot(obj))
+            region_id = audit.audit_region_id(obj)
+        name = audit.current_audit_action(action)
+        rows.append(audit.audit_row(actor, name, obj, before, after, region_id))
+    session.connection().execute(audit.audit_table().insert(), rows)
+
+
+def _on_orm_execute(state) -> None:
+    if not (state.is_insert or state.is_update or state.is_delete) or _INTERNAL.get():
+        return
+    tables = _dml_tables(state.statement)
+    gated = [t for t in tables if _gated(_model_of_table(t)) if _model_of_table(t) is not None]
+    if not gated:
+        return
+    actor = current_actor()
+    if actor is None or not actor.is_system:
+        raise WriteRefused([Problem(None, "_", NO_ACTOR_MESSAGE if actor is None else BULK_MESSAGE)])
+    action = "create" if state.is_insert else "update" if state.is_update else "delete"
+    rows = [{"at": audit.utcnow(), "user_id": None, "actor": str(actor)[:60], "action": "bulk-" + action,
+             "table_name": t, "row_id": None, "region_id": None, "summary": "批量操作",
+             "before": None, "after": None} for t in gated]
+    state.session.connection().execute(audit.audit_table().insert(), rows)
+
+
+def _dml_tables(statement) -> list:
+    table = getattr(statement, "table", None)
+    if table is None:
+        return []
+    table = getattr(table, "__table__", table)
+    return [getattr(table, "name", None)]
+
+
+def _model_of_table(name):
+    for mapper in Base.registry.mappers:
+        if mapper.local_table.name == name:
+            return mapper.class_
+    return None
+
+
+def _unchecked_write(mapper, connection, target) -> None:
+    """Fail closed: a row the gate did not see (a cascade it missed, an object added while flushing)
+    never reaches the database."""
+    if not _gated(type(target)):
+        return
+    session = sa_inspect(target).session
+    if session is None or id(target) in session.info.get("_gate_seen", ()):
+        return
+    if isinstance(target, AuditLog):
+        raise WriteRefused([Problem(target, "_", AUDIT_MESSAGE)])
+    raise WriteRefused([Problem(target, "_", NO_ACTOR_MESSAGE if current_actor() is None else BULK_MESSAGE)])
+
+
+_installed = False
+
+
+def install() -> None:
+    """Listen on every Session and on every mapped class (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "do_orm_execute", _on_orm_execute)
+    event.listen(Session, "after_rollback", _forget)
+    for name in ("before_insert", "before_update", "before_delete"):
+        event.listen(Base, name, _unchecked_write, propagate=True)
+    _installed = True
+
+
+def _forget(session, *args) -> None:
+    for key in ("_gate_records", "_gate_actor", "_gate_seen"):
+        session.info.pop(key, None)
+
+
+def init_app(app) -> None:
+    """Install the gate and turn a refusal that reached Flask into a Chinese 409 page, never a 500."""
+    install()
+
+    @app.errorhandler(WriteRefused)
+    def _refused(exc: WriteRefused):
+        from flask import render_template_string
+
+        from .extensions import db
+
+        db.session.rollback()
+        body = render_template_string(
+            "<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>{{ t }}</title>"
+            "<p>{{ t }}:{{ m }}</p><p>请返回上一页修改后重试。</p></html>",
+            t="未保存", m=exc.message)
+        return body, 409
