@@ -12,11 +12,11 @@ import re
 
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.model.form import InlineFormAdmin
-from wtforms import HiddenField
 from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Integer, Numeric, String, inspect
 from sqlalchemy.orm import RelationshipProperty
+from wtforms import HiddenField
 from wtforms.validators import ValidationError
 
 from models import Region, scoped_models
