@@ -142,9 +142,9 @@ class LoginThrottle:
                         float(cfg["LOGIN_BACKOFF_MAX_SECONDS"]))
             waits.append(pair_last + datetime.timedelta(seconds=delay) - now)
         if user_count > int(cfg["LOGIN_USERNAME_MAX_FAILURES"]):
-            waits.append(user_oldest + window - now)
+            waits.append(max(user_oldest + window - now, _SECOND))
         if addr_count > int(cfg["LOGIN_ADDRESS_MAX_FAILURES"]):
-            waits.append(addr_oldest + window - now)
+            waits.append(max(addr_oldest + window - now, _SECOND))
         wait = max((w.total_seconds() for w in waits), default=0.0)
         if wait > 0:
             attempt.retry_after = max(1, math.ceil(wait))
@@ -161,6 +161,9 @@ class LoginThrottle:
 
         db.session.execute(delete(Row).where(Row.username == attempt.username,
                                              Row.address == attempt.address))
+
+
+_SECOND = datetime.timedelta(seconds=1)
 
 
 def _norm(username: str) -> str:

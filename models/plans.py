@@ -275,9 +275,11 @@ def instantiate_plan(session: Session, township: Region, year: int) -> tuple[Ann
         plan.items.append(PlanItem(month=line.month, title=line.title, lead_post=post,
                                    status=PlanStatus.PLANNED.value))
     session.add(plan)
+    from admin_app.gate import WriteRefused  # local: the gate imports models
+
     try:
         session.commit()
-    except IntegrityError:
+    except (IntegrityError, WriteRefused):  # a double submit: the gate's unique check or the constraint
         session.rollback()
         existing = find_plan(session, township, year)
         if existing is None:

@@ -19,6 +19,7 @@ from models import (
     Post,
     VeteranProfile,
 )
+from tests.conftest import post_type
 from views.dashboard import bar_chart, dashboard_figures, half_year_start, plan_completion
 
 TODAY = datetime.date(2026, 8, 15)
@@ -36,7 +37,8 @@ def data(db, world):
         township = region if region.level == "township" else world.shanshan
         people = [Person(name=f"人员{k}{i}", region=region) for i in range(4 + k)]
         s.add_all(people)
-        posts = [Post(region=region, title=f"岗位{j}", side="station", headcount=1 + (j == 0)) for j in range(3)]
+        posts = [Post(region=region, title=f"岗位{j}", side="station",
+                      post_type=post_type(f"岗位{j}", side="station", headcount=1 + (j == 0))) for j in range(3)]
         s.add_all(posts)
         s.flush()
         # post 0: one current holder of two; post 1: a former holder only; post 2: current + future.

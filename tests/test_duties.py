@@ -19,6 +19,7 @@ from models.duty_logic import (
     template_impact,
 )
 from models.org import Appointment
+from tests.conftest import post_type
 
 
 @pytest.fixture()
@@ -38,7 +39,8 @@ def tpl(db, world):
     posts = {}
     for region in (world.shanshan, world.dake):
         for j, title in enumerate(["武装部部长", "服务站站长", "专职人民武装干部"]):
-            posts[(region.code, title)] = Post(region=region, title=title, side="armed_forces", sort_order=j)
+            posts[(region.code, title)] = Post(region=region, title=title, side="armed_forces", sort_order=j,
+                                                    post_type=post_type(title, headcount=5))
     s.add_all(posts.values())
     s.commit()
     return {"duties": duties, "entries": entries, "posts": posts}
@@ -141,12 +143,10 @@ def test_model_rules(db, world, tpl):
     db.session.add(unknown)
     db.session.flush()
     adj = DutyAdjustment(township=world.shanshan, action="reword", duty=unknown, new_wording="x", reason="")
-    db.session.add(adj)
-    errors = adj.check()
+    errors = adj.check()  # not added: a pending invalid row would be refused by the gate at any autoflush
     assert "duty" in errors and "reason" in errors
     move = DutyAdjustment(township=world.shanshan, action="move", duty=tpl["duties"]["民兵整组"],
                           target_post=tpl["posts"][(world.dake.code, "服务站站长")], reason="r")
-    db.session.add(move)
     assert "target_post" in move.check()
     db.session.rollback()
 

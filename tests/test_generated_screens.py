@@ -12,7 +12,7 @@ import pytest
 from wtforms import fields as wtf
 
 from admin_app.scope import Scope
-from tests.conftest import count_rows, generated_views
+from tests.conftest import count_rows, generated_views, post_type
 
 _counter = itertools.count(1)
 
@@ -23,7 +23,8 @@ def linked_rows(world, db):
     from models import AnnualPlan, Duty, Person, Post
 
     person = Person(name="王建军", region=world.shanshan)
-    post = Post(region=world.shanshan, title="武装部部长", side="armed_forces")
+    post = Post(region=world.shanshan, title="武装部部长", side="armed_forces",
+                post_type=post_type("武装部部长"))
     duty = Duty(name="民兵整组", category="armed_forces")
     plan = AnnualPlan(township=world.shanshan, year=2026, title="2026 年度大项工作计划")
     db.session.add_all([person, post, duty, plan])

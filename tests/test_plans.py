@@ -11,6 +11,7 @@ from sqlalchemy import select
 import models.plans as plans_module
 from models import AnnualPlan, PlanItem, PlanTemplateItem, Post
 from models.plans import instantiate_plan, item_overdue, plan_progress, plan_year_error
+from tests.conftest import post_type
 
 
 @pytest.fixture()
@@ -25,7 +26,8 @@ def plan_template(db, world):
     ])
     for region in (world.shanshan, world.dake):
         for i, title in enumerate(["武装部部长", "服务站站长", "专职人民武装干部"]):
-            s.add(Post(region=region, title=title, side="armed_forces", sort_order=i))
+            s.add(Post(region=region, title=title, side="armed_forces", sort_order=i,
+                       post_type=post_type(title, headcount=5)))
     s.commit()
 
 
@@ -161,7 +163,12 @@ def test_inline_lead_post_of_another_township_is_refused(db, world, plan_templat
     foreign = db.session.scalar(select(Post).where(Post.region_id == world.dake.id))
     item = plan.items[0]
     item.lead_post = foreign
-    assert "lead_post" in item.check()
+    with db.session.no_autoflush:
+        assert "lead_post" in item.check()
+    from admin_app.gate import WriteRefused
+
+    with pytest.raises(WriteRefused, match="牵头岗位"):  # and the write gate refuses it on any path
+        db.session.flush()
     db.session.rollback()
 
 

@@ -22,6 +22,7 @@ from models import (
     PrintSettings,
 )
 from printables.orgchart import PostNode, layout_tree
+from tests.conftest import post_type
 
 A3_LANDSCAPE = (1190.55, 841.89)
 PLAN_TITLES = ["春节走访慰问优抚对象", "召开党管武装述职会", "开展民兵整组", "清明节烈士祭扫活动",
@@ -38,7 +39,8 @@ def build_office(township, *, extra_officers: int = 0, prefix: str = ""):
     s.add_all(people.values())
 
     def post(title, side, parent=None, order=0):
-        p = Post(region=township, title=title, side=side, parent=parent, sort_order=order, headcount=1)
+        p = Post(region=township, title=title, side=side, parent=parent, sort_order=order,
+                 post_type=post_type(title, side=side))
         s.add(p)
         return p
 
@@ -450,7 +452,8 @@ def test_village_posts_of_the_template_are_counted_not_called_missing(office, wo
     _db.session.add_all([DutyTemplateEntry(post_title="村服务站站长", duty=duty, sort_order=50),
                          DutyTemplateEntry(post_title="驻村联络员", duty=Duty(name="联络", category="veterans"),
                                            sort_order=51),
-                         Post(region=world.village, title="村服务站站长", side="village_station")])
+                         Post(region=world.village, title="村服务站站长", side="village_station",
+                              post_type=post_type("村服务站站长", side="village_station"))])
     _db.session.commit()
     rows = {r.post_title: r for r in chart_data(_db.session, world.shanshan).duty_rows}
     assert rows["村服务站站长"].names == "各村共 1 岗" and not rows["村服务站站长"].vacant
