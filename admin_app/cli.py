@@ -142,7 +142,10 @@ def init_app(app: Flask) -> None:
     from .jobs import jobs_cli
 
     app.cli.add_command(jobs_cli)
+    from .militia_cli import militia_cli
     from .ops import backup_command, restore_command
+
+    app.cli.add_command(militia_cli)
 
     app.cli.add_command(backup_command)
     app.cli.add_command(restore_command)

@@ -25,6 +25,7 @@ from models import (
     DutyTemplateEntry,
     Grant,
     MilitiaMembership,
+    MilitiaUnit,
     Person,
     PlanItem,
     Post,
@@ -42,7 +43,9 @@ from models.enums import (
     DischargeType,
     DutyCategory,
     EmploymentStatus,
+    MilitaryRating,
     MilitiaCategory,
+    MilitiaMemberStatus,
     MilitiaRole,
     MilitiaUnitType,
     PlanStatus,
@@ -54,7 +57,9 @@ from models.enums import (
     Service,
     ServiceKind,
     ServiceStatus,
+    VillageRole,
 )
+from models.militia import age_in_year
 from models.plans import seed_plan_template
 
 DEMO_PASSWORD = "yibuyizhan-demo"  # noqa: S105 - the documented demo password
@@ -95,6 +100,8 @@ FEMALE_GIVEN = ["丽", "芳", "敏", "静", "秀英", "海燕", "红梅", "晓�
                 "思雨", "佳怡", "春花"]
 SPECIALTIES = ["汽车驾驶", "通信", "卫生救护", "无人机操控", "工程机械", "炊事", "电工", "侦察", "防化",
                "计算机网络"]
+RATING_OF = {"优秀": MilitaryRating.EXCELLENT.value, "良好": MilitaryRating.GOOD.value,
+             "合格": MilitaryRating.PASS.value}
 RANKS = ["列兵", "上等兵", "下士", "中士", "上士", "四级军士长", "中尉", "上尉"]
 
 # Core duties from the city plan; ``non_core`` ones are side jobs the merger is meant to cut.
@@ -233,6 +240,7 @@ class _Builder:
         self.rng = random.Random(SEED)  # noqa: S311 - deterministic invented demo data, not secrets
         self.id_numbers: set[str] = set()
         self.made: dict[str, int] = {}
+        self.offices: list[_Office] = []
 
     def add(self, obj):
         self.session.add(obj)
@@ -268,8 +276,8 @@ class _Builder:
         return datetime.date(year, self.rng.randint(1, 12), self.rng.randint(1, 28))
 
     def person(self, region: Region, *, male: bool = True, age: tuple[int, int] = (25, 50),
-               old_code: bool = False, name: str | None = None) -> Person:
-        birth = self.birth(*age)
+               old_code: bool = False, name: str | None = None, birth: datetime.date | None = None) -> Person:
+        birth = birth or self.birth(*age)
         area = region.code[:6]
         if old_code:
             area = OLD_AREA_CODES.get(area, "432501")
@@ -364,6 +372,43 @@ class _Builder:
             self.add(ServiceWindow(region=office.township, name=name, services=services))
 
     # -- veterans, militia, services -------------------------------------------------------------
+    def windows(self, office: _Office) -> dict[str, ServiceWindow]:
+        """The township's service windows by name (service records are taken at one)."""
+        self.session.flush()
+        return {w.name: w for w in self.session.scalars(
+            select(ServiceWindow).where(ServiceWindow.region_id == office.township.id))}
+
+    def expected_returns(self, office: _Office) -> None:
+        """Two soldiers discharged in the latest peak who have not reported home yet (the dashboard's
+        reported vs expected), one of whom asked about policy by phone: open, past its due date."""
+        season = self.recent_returns()[0]
+        for _n in range(2):
+            person = self.person(office.township, age=(21, 24))
+            self.add(VeteranProfile(person=person, service=Service.ARMY.value,
+                                    enlisted_on=datetime.date(season.year - 2, season.month, 1),
+                                    discharged_on=season - datetime.timedelta(days=4),
+                                    discharge_type=DischargeType.SELF_EMPLOYED.value, specialty="驾驶"))
+        windows = self.windows(office)
+        asked = max(season, self.today - datetime.timedelta(days=30))
+        self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.POLICY.value,
+                               served_on=asked, due_on=asked + datetime.timedelta(days=10),
+                               handler=office.staff["干事(就业创业)"], window=windows["就业创业窗口"],
+                               status=ServiceStatus.OPEN.value, notes="电话咨询退役安置政策,约定来站面谈"))
+
+    def pending_transfer(self, source: _Office, target: _Office, requester: User) -> None:
+        """户籍迁入: ``target``'s clerk asked for a veteran registered in ``source``; not handed over yet."""
+        from models import Transfer
+
+        self.session.flush()
+        person = self.session.scalars(
+            select(Person).join(VeteranProfile, VeteranProfile.person_id == Person.id)
+            .join(Region, Person.region_id == Region.id)
+            .where(Region.path.like(source.township.path + "%"), VeteranProfile.reported_home_on.is_not(None))
+            .order_by(Person.id.desc())).first()
+        if person is not None:
+            self.add(Transfer(person=person, from_township=source.township, to_township=target.township,
+                              requested_by_id=requester.id, note="本人户籍已迁入,申请接收档案"))
+
     def recent_returns(self) -> list[datetime.date]:
         """The last two discharge seasons (early March, early September) on or before today."""
         seasons = []
@@ -376,7 +421,8 @@ class _Builder:
 
     def veterans(self, office: _Office, count: int) -> list[Person]:
         made = []
-        handler = office.staff["干事(就业创业)"].name
+        handler = office.staff["干事(就业创业)"]  # service records: a staff person at a window (0007)
+        windows = self.windows(office)
         seasons = self.recent_returns()
         places = [office.township, *office.villages]
         for i in range(count):
@@ -407,7 +453,8 @@ class _Builder:
                                 if long_service else DischargeType.SELF_EMPLOYED).value,
                 rank_at_discharge=self.rng.choice(RANKS[3:] if long_service else RANKS[:4]),
                 specialty=self.rng.choice(SPECIALTIES),
-                military_quality=self.rng.choice(["优秀", "良好", "良好", "合格"]),
+                military_quality=(quality := self.rng.choice(["优秀", "良好", "良好", "合格"])),
+                military_rating=RATING_OF[quality],
                 reported_home_on=back,
                 employment_status=(EmploymentStatus.UNEMPLOYED if recent else
                                    self.rng.choice(list(EmploymentStatus))).value,
@@ -415,46 +462,162 @@ class _Builder:
                 honor_plaque=self.rng.random() < 0.85))
             self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.REPORT_HOME.value,
                                    served_on=back, handler=handler, status=ServiceStatus.DONE.value,
-                                   notes="返乡报到登记,信息采集,档案接收"))
+                                   window=windows["返乡报到窗口"], notes="返乡报到登记,信息采集,档案接收"))
             if i == 0:
                 # The returning veteran's story: report home, ask about start-up policy, get help registering.
-                self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.POLICY.value,
+                policy = self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.POLICY.value,
                                        served_on=back + datetime.timedelta(days=2), handler=handler,
+                                       window=windows["就业创业窗口"],
                                        status=ServiceStatus.DONE.value, notes="咨询自主创业扶持政策"))
                 self.add(ServiceRecord(person=person, township=office.township,
                                        kind=ServiceKind.STARTUP.value,
                                        served_on=min(back + datetime.timedelta(days=20), self.today),
-                                       handler=handler, status=ServiceStatus.OPEN.value,
+                                       handler=handler, status=ServiceStatus.IN_PROGRESS.value,
+                                       window=windows["就业创业窗口"], parent=policy,
                                        notes="帮办个体工商户注册登记"))
             if i == 5:
                 self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.ASSISTANCE.value,
                                        served_on=min(datetime.date(self.year, 4, 10), self.today),
-                                       handler=office.staff["干事(优抚安置)"].name,
+                                       handler=office.staff["干事(优抚安置)"], window=windows["优抚帮扶窗口"],
                                        status=ServiceStatus.REFERRED.value, notes="申请临时救助,已转民政办"))
             if i in (3, 4):
                 self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.VISIT.value,
                                        served_on=min(datetime.date(self.year, 1, 20), self.today),
-                                       handler=office.staff["干事(优抚安置)"].name,
+                                       handler=office.staff["干事(优抚安置)"], window=windows["优抚帮扶窗口"],
                                        status=ServiceStatus.DONE.value, notes="春节走访慰问"))
             made.append(person)
         return made
 
-    def militia(self, office: _Office, veterans: list[Person], count: int) -> None:
-        """Core militia are mostly discharged soldiers; the best of them form the emergency detachment."""
-        t = office.township
-        young = [v for v in veterans if self.year - v.birth_date.year <= 35]
-        members = young[:count - 2]
-        while len(members) < count:
-            members.append(self.person(self.rng.choice([t, *office.villages]), age=(19, 30)))
-        for i, person in enumerate(members):
-            is_veteran = person in veterans
-            emergency = is_veteran and i < 3
-            self.add(MilitiaMembership(
-                person=person, township=t, year=self.year,
-                category=(MilitiaCategory.CORE if is_veteran or i % 2 == 0 else MilitiaCategory.ORDINARY).value,
-                unit_type=(MilitiaUnitType.EMERGENCY if emergency else MilitiaUnitType.SQUAD).value,
-                unit_name=f"{t.name}民兵应急分队" if emergency else f"{t.name}基干民兵连{i % 2 + 1}班",
-                role=(MilitiaRole.SQUAD_LEADER if i in (0, 3) else MilitiaRole.MEMBER).value))
+    def militia(self, office: _Office, veterans: list[Person], index: int) -> None:
+        """Two years of militia (整组): last year's roster confirmed, this year's made by the roll-over.
+
+        Last year's roster holds someone who turns 36 (aged out), someone who has since moved away, one
+        marked unfit and a non-veteran core member who turns 29 (becomes ordinary). 杉山镇's roll-over is
+        still in progress (待确认 rows with their notes); the other pilots have confirmed it, and each
+        emergency detachment takes the best-fitting veteran candidates (rule 8)."""
+        from models.militia import candidates, rollover
+
+        t, last, this = office.township, self.year - 1, self.year
+        places = [t, *office.villages]
+        leader = office.village_posts[-1].appointments[0].person if office.village_posts else None
+        units = self.militia_units(t, last, leader)
+        young_veterans = [v for v in veterans if (age_in_year(v.birth_date, this) or 99) <= 33][:3]
+        roster: list[tuple[Person, str, MilitiaUnit, str, bool]] = []
+        for i, person in enumerate(young_veterans):
+            roster.append((person, MilitiaCategory.CORE.value, units["应急分队"],
+                           (MilitiaRole.SQUAD_LEADER if i == 0 else MilitiaRole.MEMBER).value, True))
+        for i, age in enumerate((20, 22, 24, 25)):
+            person = self.person(self.rng.choice(places), birth=self.born_aged(age, this))
+            roster.append((person, MilitiaCategory.CORE.value, units["一班" if i % 2 == 0 else "二班"],
+                           (MilitiaRole.SQUAD_LEADER if i < 2 else MilitiaRole.MEMBER).value, True))
+        turning_29 = self.person(self.rng.choice(places), birth=self.born_aged(29, this))
+        roster.append((turning_29, MilitiaCategory.CORE.value, units["一班"], MilitiaRole.MEMBER.value, True))
+        aged_out = self.person(self.rng.choice(places), birth=self.born_aged(36, this))
+        roster.append((aged_out, MilitiaCategory.ORDINARY.value, units["普通民兵连"], MilitiaRole.MEMBER.value, True))
+        unfit = self.person(self.rng.choice(places), birth=self.born_aged(27, this))
+        roster.append((unfit, MilitiaCategory.ORDINARY.value, units["普通民兵连"], MilitiaRole.MEMBER.value, False))
+        moving = self.person(self.rng.choice(places), birth=self.born_aged(23, this))
+        roster.append((moving, MilitiaCategory.ORDINARY.value, units["普通民兵连"], MilitiaRole.MEMBER.value, True))
+        for person, category, unit, role, fit in roster:
+            self.add(MilitiaMembership(person=person, township=t, year=last, category=category, unit=unit,
+                                       unit_type=unit.kind, role=role, fit=fit,
+                                       status=MilitiaMemberStatus.CONFIRMED.value))
+        self.session.flush()
+        others = [o for o in self.offices if o.township is not t]
+        moving.region = others[index % len(others)].villages[0]  # has since moved to another pilot (户籍迁出)
+        self.session.flush()
+        result = rollover(self.session, t, last, this)
+        self.made["militia_unit"] = self.made.get("militia_unit", 0) + len(result.units_created)
+        self.made["militia_membership"] = self.made.get("militia_membership", 0) + len(result.created)
+        self.session.flush()
+        if index == 0:
+            for m in result.created[:3]:  # 杉山镇: in progress, a few confirmed
+                m.status = MilitiaMemberStatus.CONFIRMED.value
+            return
+        detachment = next(u for u in result.units_created if u.kind == MilitiaUnitType.EMERGENCY.value)
+        picked = candidates(self.session, t, this, min_rating=MilitaryRating.GOOD.value)[:2]
+        for c in picked:
+            self.add(MilitiaMembership(person=c.person, township=t, year=this, category=MilitiaCategory.CORE.value,
+                                       unit=detachment, unit_type=detachment.kind, role=MilitiaRole.MEMBER.value,
+                                       status=MilitiaMemberStatus.CONFIRMED.value))
+        for m in result.created:
+            if not m.fit:
+                self.session.delete(m)  # the clerk removed the unfit member
+                self.made["militia_membership"] -= 1
+            else:
+                m.status = MilitiaMemberStatus.CONFIRMED.value
+                m.review_note = None
+
+    def born_aged(self, age: int, year: int) -> datetime.date:
+        """A birthday in the first half of the year: ``age`` full years on 30 June of ``year``."""
+        return datetime.date(year - age, self.rng.randint(1, 6), self.rng.randint(1, 28))
+
+    def militia_units(self, township: Region, year: int, leader: Person | None) -> dict[str, MilitiaUnit]:
+        company = self.add(MilitiaUnit(township=township, year=year, kind=MilitiaUnitType.COMPANY.value,
+                                       name="基干民兵连", planned_size=12, leader=leader, sort_order=10))
+        platoon = self.add(MilitiaUnit(township=township, year=year, kind=MilitiaUnitType.PLATOON.value,
+                                       name="一排", planned_size=8, parent=company, sort_order=20))
+        units = {"基干民兵连": company, "一排": platoon}
+        for order, name in enumerate(("一班", "二班"), start=3):
+            units[name] = self.add(MilitiaUnit(township=township, year=year, kind=MilitiaUnitType.SQUAD.value,
+                                               name=name, planned_size=4, parent=platoon, sort_order=order * 10))
+        units["应急分队"] = self.add(MilitiaUnit(township=township, year=year, kind=MilitiaUnitType.EMERGENCY.value,
+                                              name="民兵应急分队", planned_size=6, sort_order=60))
+        units["普通民兵连"] = self.add(MilitiaUnit(township=township, year=year, kind=MilitiaUnitType.COMPANY.value,
+                                               name="普通民兵连", planned_size=20, sort_order=70))
+        self.session.flush()
+        return units
+
+    def candidate_veterans(self, office: _Office) -> None:
+        """Veterans whose skills and ages make the emergency-detachment candidate list interesting (rule 8):
+        young ones with sought-after skills and ratings, and a 63-year-old with the best skills (too old)."""
+        handler = office.staff["干事(就业创业)"]  # a staff person since revision 0007
+        rows = [(24, "无人机操控", MilitaryRating.EXCELLENT), (27, "卫生救护", MilitaryRating.GOOD),
+                (30, "汽车驾驶、通信", MilitaryRating.EXCELLENT), (33, "工程机械", MilitaryRating.PASS),
+                (34, "侦察、无人机操控", MilitaryRating.GOOD), (63, "通信、无人机操控、卫生救护", MilitaryRating.EXCELLENT)]
+        places = [office.township, *office.villages]
+        for i, (age, specialty, rating) in enumerate(rows):
+            person = self.person(places[i % len(places)], birth=self.born_aged(age, self.year))
+            enlisted = datetime.date(person.birth_date.year + 19, 9, 1)
+            discharged = datetime.date(enlisted.year + (5 if age < 40 else 16), 3, 1)
+            back = min(discharged + datetime.timedelta(days=10), self.today)
+            self.add(VeteranProfile(
+                person=person, service=Service.ARMY.value, enlisted_on=enlisted, discharged_on=discharged,
+                discharge_type=DischargeType.SELF_EMPLOYED.value, rank_at_discharge="中士", specialty=specialty,
+                military_rating=rating.value, military_quality=rating.label, reported_home_on=back,
+                employment_status=EmploymentStatus.FLEXIBLE.value, honor_plaque=True))
+            self.add(ServiceRecord(person=person, township=office.township, kind=ServiceKind.REPORT_HOME.value,
+                                   served_on=back, handler=handler, status=ServiceStatus.DONE.value,
+                                   notes="返乡报到登记"))
+        self.session.flush()
+
+    def village_stations(self, office: _Office, index: int) -> None:
+        """Rule 3 in each village: the Party branch head heads the village station (兼), the militia
+        company leader is its officer (兼). In 杉山镇's second village the Party branch head is someone
+        else, so the duty and print screens warn about it."""
+        for title, role in (("村党组织负责人", VillageRole.PARTY_HEAD), ("村服务站干事", VillageRole.STATION_OFFICER)):
+            if title not in self.types:
+                self.types[title] = self.add(PostType(title=title, side=PostSide.VILLAGE_STATION.value,
+                                                      headcount=1, sort_order=900 + len(self.types),
+                                                      village_role=role.value))
+        self.types["村服务站站长"].village_role = VillageRole.STATION_HEAD.value
+        self.types["民兵连长"].village_role = VillageRole.MILITIA_LEADER.value
+        start = datetime.date(2021, 6, 1)
+        for n, village in enumerate(office.villages):
+            posts = {p.title: p for p in office.village_posts if p.region is village}
+            head = posts["村服务站站长"].appointments[0].person
+            militia_leader = posts["民兵连长"].appointments[0].person
+            party = self.add(Post(region=village, title="村党组织负责人", side=PostSide.VILLAGE_STATION.value,
+                                  parent=None, sort_order=100, post_type=self.types["村党组织负责人"]))
+            officer = self.add(Post(region=village, title="村服务站干事", side=PostSide.VILLAGE_STATION.value,
+                                    parent=posts["村服务站站长"], sort_order=115,
+                                    post_type=self.types["村服务站干事"]))
+            office.village_posts += [party, officer]
+            self.session.flush()
+            breaks_rule = index == 0 and n == 1
+            secretary = self.person(village, age=(45, 58)) if breaks_rule else head
+            self.appoint(secretary, party, start, concurrent=not breaks_rule)
+            self.appoint(militia_leader, officer, start, concurrent=True)
 
     # -- duties and plans ------------------------------------------------------------------------
     def duties(self) -> dict[str, Duty]:
@@ -549,6 +712,7 @@ def seed_demo(session: Session, today: datetime.date | None = None) -> dict:
         regions[code] = township
         offices[code] = _Office(township, [b.region(vc, vn, "village", township) for vc, vn in villages])
 
+    b.offices = list(offices.values())
     users, listing = b.accounts(regions)
     b.post_types()
     duties = b.duties()
@@ -558,9 +722,17 @@ def seed_demo(session: Session, today: datetime.date | None = None) -> dict:
         b.staff(office, index)
         b.rooms_and_windows(office)
         veterans = b.veterans(office, 9)
-        b.militia(office, veterans, 6)
+        b.village_stations(office, index)
+        b.candidate_veterans(office)
+        b.militia(office, veterans, index)
         b.plan(office)
     b.adjustments(offices, duties, users)
+    # 返乡报到 peaks, an overdue item and a pending 户籍迁入 (veterans window, revision 0007)
+    for office in offices.values():
+        b.expected_returns(office)
+    pilot = list(offices.values())
+    if len(pilot) > 2 and "shanshan" in users:
+        b.pending_transfer(pilot[2], pilot[0], users["shanshan"])
     b.made["plan_template_item"] = seed_plan_template(session)
     session.flush()
     return {

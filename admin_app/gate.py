@@ -48,6 +48,8 @@ OTHER_TOWNSHIP_MESSAGE = "“%(what)s”属于其他乡镇/街道,不能关联"
 GRANT_MESSAGE = "不能授予高于本人角色或超出本人管辖范围的权限"
 AUDIT_MESSAGE = "变更记录只能由系统自动写入"
 BULK_MESSAGE = "不允许绕过逐条检查的批量修改"
+TRANSFER_MESSAGE = "户籍迁入只能由迁出乡镇(街道)或其区县办理移交"
+TRANSFER_DECISION_COLUMNS = frozenset({"status", "decided_by_id", "decided_at", "note", "version", "updated_at"})
 
 INT32 = 2**31 - 1
 TEXT_MAX_LENGTH = 2000  # a Text column without its own info["max_length"]
@@ -138,12 +140,102 @@ class _Checker:
             if not self.scope.allows(obj, CREATE):
                 self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
             return
+        if action == "update" and isinstance(obj, _transfer_model()):
+            # 户籍迁入 (declared exception, 1 of 3): a transfer row changes only when the sending side
+            # decides it (hand over / refuse): the actor must be able to remove the person from the
+            # sending township (DELETE on the person as stored). The receiving side, whose scope holds the
+            # row, cannot mark its own request handed over.
+            if not self._may_decide_transfer(obj):
+                self.refuse(obj, "status", TRANSFER_MESSAGE)
+            return
         before_action = DELETE if action == "delete" or moved else EDIT
         if not self._in_scope_in_db(obj, before_action):
             self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
             return
         if action == "update" and not self.scope.allows(obj, CREATE if moved else EDIT):
-            self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
+            # 户籍迁入 (declared exception, 2 of 3): moving a row out of one's scope is a delete there
+            # (checked just above: the sending side's right on the row as stored); the receiving
+            # township, outside the actor's scope, is authorised only by a transfer of this person from
+            # that township to this one being handed over in this very flush (its own check is 1 of 3).
+            # Any other move out of the scope is refused as before.
+            if not (moved and self._moved_by_transfer(obj)):
+                self.refuse(obj, _scope_field(obj), SCOPE_MESSAGE)
+
+    # -- 户籍迁入: the one declared exception to "before and after inside the actor's scope" ----------
+    def _stored_region(self, model, obj_id: int, head: str) -> Region | None:
+        region_id = self.session.execute(select(getattr(model, head)).where(model.id == obj_id)).scalar()
+        return self.session.get(Region, region_id) if region_id is not None else None
+
+    def _may_decide_transfer(self, transfer) -> bool:
+        """The sending side decides a pending transfer; only its decision columns change."""
+        from models import Person
+        from models.enums import TransferStatus
+
+        state = sa_inspect(transfer)
+        if audit.changed_columns(transfer) - TRANSFER_DECISION_COLUMNS or any(
+                state.attrs[key].history.has_changes() for key in ("person", "from_township", "to_township")):
+            return False
+        model = type(transfer)
+        stored = self.session.execute(select(model.status, model.person_id, model.from_township_id)
+                                      .where(model.id == state.identity[0])).first()
+        if stored is None or stored.status != TransferStatus.PENDING.value:
+            return False
+        person = self.session.get(Person, stored.person_id)
+        source = self.session.get(Region, stored.from_township_id)
+        where = self._stored_region(Person, stored.person_id, "region_id") if person is not None else None
+        return (person is not None and source is not None and where is not None
+                and where.path.startswith(source.path) and self._in_scope_in_db(person, DELETE))
+
+    def _moved_by_transfer(self, obj) -> bool:
+        """A row of ``TRANSFER_FOLLOWS`` moved from the sending to the receiving township of a transfer of
+        its person that this flush hands over (pending in the database, 已移交 now)."""
+        from models import Person
+        from models.enums import TransferStatus
+        from models.transfers import TRANSFER_FOLLOWS
+
+        model = type(obj)
+        if model.__name__ not in TRANSFER_FOLLOWS:
+            return False
+        head = (getattr(model, "__scope__", None) or "").split(".")[0]
+        if not head.endswith("_id") or obj.id is None:
+            return False
+        person_id = obj.id if isinstance(obj, Person) else getattr(obj, "person_id", None)
+        before = self._stored_region(model, obj.id, head)
+        after = (_regions_of(obj, [head]) or [None])[0]
+        if person_id is None or before is None or after is None:
+            return False
+        transfer_model = _transfer_model()
+        for transfer in self.session.dirty:
+            if not isinstance(transfer, transfer_model) or transfer.person_id != person_id \
+                    or transfer.status != TransferStatus.DONE.value:
+                continue
+            stored = self.session.execute(select(transfer_model.status).where(
+                transfer_model.id == transfer.id)).scalar()
+            if stored == TransferStatus.PENDING.value \
+                    and before.path.startswith(transfer.from_township.path) \
+                    and after.path.startswith(transfer.to_township.path):
+                return True
+        return False
+
+    def _transfer_link(self, obj, rel, target, action: str, scope_head: str) -> bool:
+        """户籍迁入 (declared exception, 3 of 3): links to rows the actor cannot see, allowed only as
+        (a) the region a row moves to on a hand-over (``_moved_by_transfer``), or
+        (b) the receiving side's new request: the person and the township where that person is registered,
+        together, as a pending request whose sending township is the one the database holds."""
+        from models import Person
+        from models.enums import TransferStatus
+
+        if action == "update" and isinstance(target, Region) and \
+                scope_head in (rel.key, *[c.key for c in rel.local_columns]):
+            return self._moved_by_transfer(obj)
+        if not (isinstance(obj, _transfer_model()) and action == "create" and rel.key in ("person", "from_township")
+                and obj.status in (None, TransferStatus.PENDING.value)):
+            return False
+        person, source = obj.person, obj.from_township
+        if not isinstance(person, Person) or person.id is None or source is None or source.level != "township":
+            return False
+        where = self._stored_region(Person, person.id, "region_id")
+        return where is not None and where.path.startswith(source.path)
 
     def _in_scope_in_db(self, obj, action: str) -> bool:
         """Is the row, as the database holds it now (before this flush), inside the scope?"""
@@ -169,9 +261,9 @@ class _Checker:
             if not changed:
                 continue
             target = getattr(obj, rel.key)
-            if target is None:
-                continue
-            if not self.scope.allows(target, VIEW):
+            if target is None or (self.actor.user is not None and target is self.actor.user):
+                continue  # nothing linked, or the actor themself (an author)
+            if not self.scope.allows(target, VIEW) and not self._transfer_link(obj, rel, target, action, scope_head):
                 self.refuse(obj, rel.key, SCOPE_MESSAGE)
                 continue
             if rel.info.get("cross_township") or isinstance(target, Region):
@@ -276,6 +368,12 @@ class _Checker:
                     found.append(f"{name} {n} 条")
         if found:
             self.refuse(obj, "_", f"“{obj}”还有关联记录:{'、'.join(found)}。请先处理这些记录再删除")
+
+
+def _transfer_model():
+    from models.transfers import Transfer
+
+    return Transfer
 
 
 def _count():
@@ -438,7 +536,7 @@ def _before_flush(session: Session, flush_context, instances) -> None:
             moved = action == "update" and _moved(obj)
             if not actor.is_system:
                 checker.rights(obj, action, moved)
-                checker.links(obj, action)
+            checker.links(obj, action)  # a system actor too keeps rows within their township
             checker.rules(obj, action)
             before = audit.row_snapshot(obj, committed=True) if action != "create" else None
             region_before = audit.audit_region_id(obj) if action == "delete" else None
@@ -458,12 +556,17 @@ def _changed(obj) -> bool:
 
 
 def _bookkeeping_only(obj, actor) -> bool:
-    """Only bookkeeping columns changed, on the actor's own account (or by the system): no audit."""
+    """Only bookkeeping columns changed (last login, a job's progress) on the actor's own account or own
+    row, or by the system: allowed without the table's edit right, and not audited."""
+    from .scope import owner_column
+
     changed = audit.changed_columns(obj) - {"version", "updated_at"}
     columns = sa_inspect(type(obj)).columns
     if not changed or not all(audit.is_bookkeeping(columns[k]) for k in changed):
         return False
-    return actor.is_system or (actor.user is not None and obj is actor.user)
+    owner = owner_column(type(obj))
+    return actor.is_system or (actor.user is not None and (
+        obj is actor.user or (owner is not None and getattr(obj, owner) == actor.user_id)))
 
 
 def _after_flush(session: Session, flush_context) -> None:

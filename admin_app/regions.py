@@ -105,11 +105,13 @@ def _clean(rows: Iterable[Mapping[str, str | None]], first_line: int) -> Iterato
 
 
 def import_regions(session: Session, rows: Iterable[Mapping[str, str | None]], *,
-                   first_line: int = 2) -> ImportResult:
+                   first_line: int = 2, orm: bool = False) -> ImportResult:
     """Upsert ``rows`` (mappings with code, name, level, parent_code) into ``session``.
 
     A row's line number is its ``LINE_KEY`` value (set by ``read_regions_csv``), else its position
-    counted from ``first_line`` (2 after a header). Nothing is committed: the caller commits. A bad row raises ``RegionImportError`` before anything is written.
+    counted from ``first_line`` (2 after a header). Nothing is committed: the caller commits.
+    ``orm`` inserts new regions as ORM objects (the web screen: each row through the write gate as the
+    logged-in user) instead of one multi-row INSERT per depth (a system actor's bulk import). A bad row raises ``RegionImportError`` before anything is written.
     """
     file_rows: dict[str, _Row] = {}
     for row in _clean(rows, first_line):
@@ -152,6 +154,7 @@ def import_regions(session: Session, rows: Iterable[Mapping[str, str | None]], *
 
     # Nothing has been written so far; from here on the rows are known to be valid.
     id_of = {code: r.id for code, r in existing.items()}
+    objects: dict[str, Region] = dict(existing)
     new_codes = sorted((c for c in file_rows if c not in existing), key=lambda c: paths[c].count("/"))
     depth_groups: dict[int, list[str]] = {}
     for code in new_codes:
@@ -160,6 +163,17 @@ def import_regions(session: Session, rows: Iterable[Mapping[str, str | None]], *
         values = [{"code": c, "name": file_rows[c].name, "level": file_rows[c].level,
                    "parent_id": id_of[parent_of[c]] if parent_of[c] else None, "path": paths[c]}
                   for c in depth_groups[depth]]
+        if orm:  # one object per region: the write gate checks each against the acting user's scope
+            made = []
+            for value in values:
+                region = Region(**{k: v for k, v in value.items() if k != "parent_id"})
+                region.parent = objects.get(parent_of[value["code"]] or "")  # check() derives the path from it
+                objects[region.code] = region
+                made.append(region)
+            session.add_all(made)
+            session.flush()
+            id_of.update((r.code, r.id) for r in made)
+            continue
         for region_id, code in session.execute(
                 insert(Region).returning(Region.id, Region.code), values):
             id_of[code] = region_id

@@ -39,32 +39,41 @@ WRITE_ACTIONS = frozenset({CREATE, EDIT, DELETE})
 
 _ALL = frozenset(ACTIONS)
 _READ = frozenset({VIEW, PRINT})
-_TOWNSHIP_DATA = ("Person", "VeteranProfile", "MilitiaMembership", "Qualification", "Post", "Appointment",
-                  "Room", "ServiceWindow", "Duty", "DutyAdjustment", "AnnualPlan", "PlanItem",
-                  "ServiceRecord", "PrintSettings")
-_CITY_DATA = ("Region", "DutyTemplateEntry", "PlanTemplateItem")
-_ADMIN_DATA = ("User", "Grant", "AuditLog")
+ADMIN_CATEGORY = "系统管理"
 
 
 @functools.cache
-def _model_groups() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    """Township data, city data and administration models; models added later fall in by their scope."""
+def _model_groups() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The rights groups, derived from each model's metadata (no name lists to keep in step):
+
+    * administration: screens in the 系统管理 menu (accounts, grants, audit);
+    * city data: city-wide tables (``__scope__`` None) and the region tree (``"self"``);
+    * township data: every other screen (rows reach a township through ``__scope__``);
+    * internal: tables without a screen (the rights overrides, login bookkeeping): city admins only.
+    """
     from models import scoped_models
 
-    township, city, admin = list(_TOWNSHIP_DATA), list(_CITY_DATA), list(_ADMIN_DATA)
+    township, city, admin, internal = [], [], [], []
     for model in scoped_models():
-        name = model.__name__
-        if not hasattr(model, "__admin__") or name in (*township, *city, *admin):
-            continue
+        meta = getattr(model, "__admin__", None)
         spec = getattr(model, "__scope__", None)
-        (city if spec in (None, "self") else township).append(name)
-    return tuple(township), tuple(city), tuple(admin)
+        if meta is None:
+            internal.append(model.__name__)
+        elif meta.get("category") == ADMIN_CATEGORY:
+            admin.append(model.__name__)
+        elif spec in (None, "self"):
+            city.append(model.__name__)
+        else:
+            township.append(model.__name__)
+    return tuple(township), tuple(city), tuple(admin), tuple(internal)
 
 
 def default_rights() -> dict[str, dict[str, frozenset[str]]]:
     """Role → model name → actions, before any change made in the rights screen."""
-    township, city, admin = _model_groups()
+    township, city, admin, internal = _model_groups()
     rights: dict[str, dict[str, frozenset[str]]] = {r.value: {} for r in Role}
+    for name in internal:
+        rights[Role.CITY_ADMIN.value][name] = _ALL
     for name in (*township, *city, *admin):
         rights[Role.CITY_ADMIN.value][name] = _ALL
         rights[Role.VIEWER.value][name] = _READ if name not in admin else frozenset()
@@ -83,7 +92,7 @@ def default_rights() -> dict[str, dict[str, frozenset[str]]]:
 
 def rights_models() -> list[str]:
     """Model names that appear in the rights matrix (every screen's model)."""
-    township, city, admin = _model_groups()
+    township, city, admin, _internal = _model_groups()
     return [*township, *city, *admin]
 
 
@@ -200,6 +209,42 @@ class Scope:
         if not paths:
             return select(Region.id).where(false())
         return select(Region.id).where(or_(*[Region.path.like(p + "%") for p in paths]))
+
+    def regions(self, model_name: str, action: str = VIEW, levels: tuple[str, ...] | None = ("township",)):
+        """Regions (by default townships) where the user may ``action`` ``model_name`` rows, by code."""
+        from admin_app.extensions import db
+
+        stmt = select(Region).order_by(Region.code)
+        if levels:
+            stmt = stmt.where(Region.level.in_(levels))
+        ids = self.region_ids(action, model_name)
+        if ids is not None:
+            stmt = stmt.where(Region.id.in_(ids))
+        return db.session.scalars(stmt).all()
+
+    def region_or_404(self, code, model_name: str, action: str = VIEW,
+                      levels: tuple[str, ...] = ("township",)) -> Region:
+        """The region with ``code`` if the user may ``action`` ``model_name`` rows there; else 404 (never
+        403: existence is not revealed). Hand-made screens and print routes take their region here."""
+        from admin_app.extensions import db
+
+        if not self.can(model_name, action):
+            abort(404)
+        region = db.session.scalars(select(Region).where(Region.code == str(code)[:12])).first()
+        if region is None or region.level not in levels or not self.covers_path(region.path, action, model_name):
+            abort(404)
+        return region
+
+    def narrowed_to(self, unit: Region) -> Scope:
+        """This scope intersected with ``unit`` and everything under it (figures split by unit): grants
+        above the unit shrink to it, grants inside it stay, others drop out."""
+        grants = []
+        for gr in self.grants:
+            if unit.path.startswith(gr.path):
+                grants.append(GrantView(gr.role, unit.path, unit.id, False))
+            elif gr.path.startswith(unit.path):
+                grants.append(gr)
+        return Scope(grants=grants, user_id=self.user_id)
 
     def covers_path(self, path: str | None, action: str = VIEW, model_name: str = "Region") -> bool:
         everything, paths = self._paths(model_name, action)

@@ -27,14 +27,14 @@ from stdnum.cn import ric
 
 from models import Base, Grant, Person, Region, User, VeteranProfile
 from models.enums import DischargeType, Education, EmploymentStatus, PoliticalStatus, Service
-from models.people import name_pinyin
+from models.people import name_pinyin, search_grams
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", "/work/shared/data/regions-hunan.csv"))
 CITY_CODE = "431300000000"
 CLERK_TOWNSHIP = "431302100000"  # 杉山镇
 PASSWORD = "yibuyizhan-bench"  # noqa: S105
-DATA_VERSION = 1  # bump when the generated data changes shape
+DATA_VERSION = 2  # bump when the generated data changes shape
 BATCH = 5000
 
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
@@ -142,6 +142,7 @@ def _populate(session: Session, people: int) -> None:
         born = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
         person_rows.append({
             "id": pid, "name": name, "name_pinyin": full, "name_initials": initials,
+            "search_grams": search_grams(name),
             "gender": "male" if int(number[16]) % 2 else "female", "ethnicity": "汉族",
             "id_number": number, "birth_date": born, "phone": f"13{rnd.randrange(10**9):09d}",
             "political_status": rnd.choice(political), "education": rnd.choice(education),
@@ -225,3 +226,159 @@ def build(people: int = 100_000, url: str | None = None, verbose: bool = True) -
     return CityData(url=url, people=people, townships=int(count), city_user="bench_city",
                     clerk_user="bench_clerk", password=PASSWORD, clerk_township=CLERK_TOWNSHIP,
                     built=built, seconds=seconds)
+
+
+# -- province scale (PostgreSQL only): ~2,000 townships, millions of people, built inside the server --
+PROVINCE_CODE = "430000000000"
+PROVINCE_PEOPLE = 2_000_000
+
+
+@dataclass
+class ProvinceData:
+    """The province database: who logs in, and what the figures look up."""
+
+    url: str
+    people: int
+    townships: int
+    province_user: str
+    city_user: str
+    clerk_user: str
+    password: str
+    clerk_township: str
+    seconds: float
+
+
+def _province_regions() -> list[tuple[str, str, str, str | None]]:
+    """Every region of the Hunan file (province, cities, counties, townships), parents first."""
+    if not REGIONS_CSV.exists():
+        raise SystemExit(f"the province benchmark needs {REGIONS_CSV}")
+    with REGIONS_CSV.open(encoding="utf-8") as fh:
+        rows = [(r["code"], r["name"], r["level"], r["parent_code"] or None) for r in csv.DictReader(fh)]
+    order = {"province": 0, "city": 1, "county": 2, "township": 3, "village": 4}
+    rows.sort(key=lambda r: (order.get(r[2], 9), r[0]))
+    return rows
+
+
+def _char_table() -> tuple[list[str], list[str], list[str], list[str]]:
+    """Surname and given-name characters with their usual reading (one reading each: enough for timing)."""
+    from models.people import name_readings
+
+    def reading(ch: str) -> str:
+        found = name_readings(ch)
+        return "".join(found[0]) if found and found[0] else ""
+
+    surnames = list(dict.fromkeys(SURNAMES))
+    given = list(dict.fromkeys(GIVEN))
+    return surnames, [reading(c) for c in surnames], given, [reading(c) for c in given]
+
+
+# One INSERT … SELECT over generate_series: names from the character tables, pinyin, initials and the
+# search pieces derived in SQL exactly as the application derives them, ID numbers with their check digit.
+PEOPLE_SQL = """
+INSERT INTO person (id, name, name_pinyin, name_initials, search_grams, gender, ethnicity, id_number,
+                    birth_date, phone, political_status, education, address, region_id, version)
+SELECT i, c1 || c2 || coalesce(c3, ''), p1 || p2 || coalesce(p3, ''),
+       left(p1, 1) || left(p2, 1) || coalesce(left(p3, 1), ''),
+       ARRAY(SELECT DISTINCT x COLLATE "C" FROM unnest(ARRAY[c1, c2, c3, c1 || c2, c2 || c3]) AS x
+             WHERE x IS NOT NULL ORDER BY 1),
+       CASE WHEN substr(body, 17, 1)::int % 2 = 1 THEN 'male' ELSE 'female' END, '汉族',
+       body || substr('10X98765432', (
+           SELECT sum(substr(body, k, 1)::int * (ARRAY[7,9,10,5,8,4,2,1,6,3,7,9,10,5,8,4,2])[k])::int % 11
+           FROM generate_series(1, 17) AS k) + 1, 1),
+       born, '13' || lpad((floor(r1 * 1000000000))::bigint::text, 9, '0'),
+       (CAST(:political AS text[]))[1 + floor(r2 * cardinality(CAST(:political AS text[])))::int],
+       (CAST(:education AS text[]))[1 + floor(r3 * cardinality(CAST(:education AS text[])))::int],
+       '湖南省某路' || (1 + floor(r1 * 998))::int || '号', region, 1
+FROM (
+    SELECT i, c1, p1, c2, p2, c3, p3, born, region, r1, r2, r3,
+           area || to_char(born, 'YYYYMMDD') || lpad((i / 16000)::text, 3, '0') AS body
+    FROM (
+        SELECT i, (CAST(:sn AS text[]))[s] AS c1, (CAST(:sp AS text[]))[s] AS p1, (CAST(:gn AS text[]))[g1] AS c2, (CAST(:gp AS text[]))[g1] AS p2,
+               CASE WHEN g2 > 0 THEN (CAST(:gn AS text[]))[g2] END AS c3, CASE WHEN g2 > 0 THEN (CAST(:gp AS text[]))[g2] END AS p3,
+               DATE '1955-01-01' + (i % 16000) AS born, (CAST(:regions AS integer[]))[1 + i % cardinality(CAST(:regions AS integer[]))] AS region,
+               (CAST(:areas AS text[]))[1 + i % cardinality(CAST(:areas AS text[]))] AS area, r1, r2, r3
+        FROM (
+            SELECT i, 1 + floor(random() * cardinality(CAST(:sn AS text[])))::int AS s,
+                   1 + floor(random() * cardinality(CAST(:gn AS text[])))::int AS g1,
+                   CASE WHEN random() < 0.7 THEN 1 + floor(random() * cardinality(CAST(:gn AS text[])))::int ELSE 0 END AS g2,
+                   random() AS r1, random() AS r2, random() AS r3
+            FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS i
+        ) AS picked
+    ) AS named
+) AS rows
+"""
+
+
+def build_province(url: str, people: int = PROVINCE_PEOPLE, verbose: bool = True) -> ProvinceData:
+    """Create the schema in the (empty) PostgreSQL database ``url`` and fill it inside the server:
+    the Hunan regions, three users and ``people`` persons spread over every township."""
+    from admin_app.config import normalise_database_url
+    from models.enums import Education, PoliticalStatus
+
+    url = normalise_database_url(url)
+    engine = create_engine(url)
+    if engine.dialect.name != "postgresql":
+        raise SystemExit("the province benchmark runs on PostgreSQL")
+    start = time.perf_counter()
+    with engine.begin() as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+    Base.metadata.create_all(engine)
+    person_indexes = list(Person.__table__.indexes)
+    with engine.begin() as conn:  # indexes are built once, after the rows (much faster than row by row)
+        for ix in person_indexes:
+            conn.execute(text(f'DROP INDEX IF EXISTS "{ix.name}"'))
+
+    townships: list[tuple[int, str]] = []
+    with Session(engine) as session:
+        ids: dict[str, int] = {}
+        paths: dict[str, str] = {}
+        for code, name, level, parent in _province_regions():
+            path = (paths[parent] if parent in paths else "") + code + "/"
+            region = Region(code=code, name=name, level=level, parent_id=ids.get(parent), path=path)
+            session.add(region)
+            session.flush()
+            ids[code], paths[code] = region.id, path
+            if level == "township":
+                townships.append((region.id, code[:6]))
+        for username, role, code in (("bench_province", "city_admin", PROVINCE_CODE),
+                                     ("bench_city", "city_admin", CITY_CODE),
+                                     ("bench_clerk", "clerk", CLERK_TOWNSHIP)):
+            user = User(username=username, display_name=username)
+            user.set_password(PASSWORD)
+            session.add(user)
+            session.flush()
+            session.add(Grant(user_id=user.id, role=role, region_id=ids[code]))
+        session.commit()
+    if verbose:
+        print(f"  regions and users in {time.perf_counter() - start:.1f} s; {len(townships)} townships",
+              flush=True)
+
+    sn, sp, gn, gp = _char_table()
+    params = {"sn": sn, "sp": sp, "gn": gn, "gp": gp,
+              "political": [m.value for m in PoliticalStatus], "education": [m.value for m in Education],
+              "regions": [t[0] for t in townships], "areas": [t[1] for t in townships]}
+    chunk = 250_000
+    with engine.begin() as conn:
+        conn.execute(text("SELECT setseed(0.20230501)"))
+        for first in range(1, people + 1, chunk):
+            conn.execute(text(PEOPLE_SQL), {**params, "first": first, "last": min(people, first + chunk - 1)})
+            if verbose:
+                print(f"  {min(people, first + chunk - 1):,} people after {time.perf_counter() - start:.0f} s",
+                      flush=True)
+        conn.execute(text("SELECT setval(pg_get_serial_sequence('person', 'id'), :n)"), {"n": people})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("SET maintenance_work_mem = '1GB'"))
+        for ix in person_indexes:
+            began = time.perf_counter()
+            ix.create(conn)
+            if verbose:
+                print(f"  index {ix.name} in {time.perf_counter() - began:.1f} s", flush=True)
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    seconds = time.perf_counter() - start
+    if verbose:
+        print(f"province database built in {seconds:.0f} s: {people:,} people, {len(townships)} townships",
+              flush=True)
+    return ProvinceData(url=url, people=people, townships=len(townships), province_user="bench_province",
+                        city_user="bench_city", clerk_user="bench_clerk", password=PASSWORD,
+                        clerk_township=CLERK_TOWNSHIP, seconds=seconds)

@@ -5,6 +5,7 @@ from .base import Base, LabeledEnum, TimestampMixin
 from .duties import Duty, DutyAdjustment, DutyTemplateEntry
 from .enums import *  # noqa: F403
 from .jobs import Job, JobKind, JobStatus
+from .militia import MilitiaSettings, MilitiaUnit
 from .org import Appointment, Post, PostType, Room, ServiceWindow
 from .people import MilitiaMembership, Person, Qualification, VeteranProfile, name_pinyin
 from .plans import AnnualPlan, PlanItem, PlanTemplateItem
@@ -12,13 +13,14 @@ from .print_settings import PrintSettings  # noqa: F401
 from .region import Region
 from .rights import LoginAttempt, RolePermission  # noqa: F401
 from .services import ServiceRecord
+from .transfers import Transfer
 
 __all__ = [
     "MIN_PASSWORD_LENGTH", "Appointment", "AnnualPlan", "AuditLog", "Base", "Duty", "DutyAdjustment",
     "DutyTemplateEntry", "Grant", "LabeledEnum", "MilitiaMembership", "Person", "PlanItem", "Post", "PostType",
     "PlanTemplateItem",
-    "Job", "JobKind", "JobStatus",
-    "Qualification", "Region", "Room", "ServiceRecord", "ServiceWindow", "TimestampMixin", "User",
+    "Job", "JobKind", "JobStatus", "MilitiaSettings", "MilitiaUnit",
+    "Qualification", "Region", "Room", "ServiceRecord", "ServiceWindow", "TimestampMixin", "Transfer", "User",
     "VeteranProfile", "name_pinyin",
 ]
 

@@ -143,13 +143,15 @@ class AuditLog(Base):
     __admin__ = {
         "name": "变更记录", "category": "系统管理", "order": 90,
         "list": ["at", "user", "actor", "action", "table_name", "row_id", "summary"],
-        "search": ["table_name", "summary"],
-        "filters": ["action", "table_name"],
+        "search": ["summary", "actor", "table_name"],  # summary: the record's name when it was changed
+        "filters": ["table_name", "action", "actor", "at"],
+        "filter_options": {"table_name": "views.history:table_options", "action": "views.history:action_options"},
         "form": [],
         "sort": "-at",
         "read_only": True,
         "details_extra": "admin/history_restore.html",
-        "formatters": {"before": "views.history:format_snapshot", "after": "views.history:format_snapshot"},
+        "formatters": {"before": "views.history:format_snapshot", "after": "views.history:format_snapshot",
+                       "action": "views.history:format_action", "table_name": "views.history:format_table"},
     }
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -53,6 +53,7 @@ class DutyTemplateEntry(TimestampMixin, Base):
     __scope__ = None
     __admin__ = {
         "name": "职责模板", "category": "职责与计划", "order": 20,
+        "menu": False,  # reached from 职责模板维护
         "list": ["post_title", "duty", "sort_order", "wording"],
         "search": ["post_title"],
         "filters": ["post_title"],
@@ -94,6 +95,7 @@ class DutyAdjustment(TimestampMixin, Base):
     __scope__ = "township_id"
     __admin__ = {
         "name": "职责调整", "category": "职责与计划", "order": 30,
+        "menu": False,  # reached from 职责分工
         "list": ["township", "action", "duty", "target_post", "new_wording", "reason", "author", "made_at"],
         "search": ["reason", "new_wording"],
         "filters": ["township", "action"],
@@ -125,7 +127,7 @@ class DutyAdjustment(TimestampMixin, Base):
     township: Mapped[Region] = relationship(info={"label": "乡镇/街道"})
     duty: Mapped[Duty] = relationship(info={"label": "职责"})
     target_post: Mapped[Post | None] = relationship(info={"label": "目标岗位"})
-    author = relationship("User", info={"label": "调整人"})
+    author = relationship("User", info={"label": "调整人", "cross_township": True})
     template_entry: Mapped[DutyTemplateEntry | None] = relationship(info={"label": "模板条目"})
 
     def __str__(self) -> str:

@@ -134,9 +134,20 @@ class ServiceKind(LabeledEnum):
 
 
 class ServiceStatus(LabeledEnum):
+    """受理 → 办理中 → 办结, or 转办 to the county (values kept from revision 0001)."""
+
     OPEN = ("open", "受理中")
+    IN_PROGRESS = ("in_progress", "办理中")
     DONE = ("done", "已办结")
     REFERRED = ("referred", "已转办")
+
+
+class TransferStatus(LabeledEnum):
+    """户籍迁入: the receiving township asks, the sending township (or its county) hands over or refuses."""
+
+    PENDING = ("pending", "待移交")
+    DONE = ("done", "已移交")
+    REFUSED = ("refused", "已拒绝")
 
 
 class Role(LabeledEnum):
@@ -147,3 +158,28 @@ class Role(LabeledEnum):
 
 
 ROLE_RANK = {Role.VIEWER: 0, Role.CLERK: 1, Role.COUNTY_ADMIN: 2, Role.CITY_ADMIN: 3}
+
+
+class MilitiaMemberStatus(LabeledEnum):
+    """A membership of the annual reorganisation: rolled over from last year (待确认) or confirmed."""
+
+    PENDING = ("pending", "待确认")
+    CONFIRMED = ("confirmed", "已确认")
+
+
+class MilitaryRating(LabeledEnum):
+    """军事素养 rating of a veteran (picks the militia emergency detachment, rule 8)."""
+
+    EXCELLENT = ("excellent", "优秀")
+    GOOD = ("good", "良好")
+    PASS = ("pass", "合格")
+    FAIL = ("fail", "不合格")
+
+
+class VillageRole(LabeledEnum):
+    """What a catalogue post is at village level (rule 3: 党组织负责人 = 村服务站站长, 民兵连长 = 干事(兼))."""
+
+    PARTY_HEAD = ("party_head", "村党组织负责人")
+    STATION_HEAD = ("station_head", "村服务站站长")
+    STATION_OFFICER = ("station_officer", "村服务站干事")
+    MILITIA_LEADER = ("militia_leader", "民兵连(排)长")

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
 from .base import Base, TimestampMixin, enum_check, enum_column
-from .enums import PostSide, QualificationKind, RoomKind
+from .enums import PostSide, QualificationKind, RoomKind, VillageRole
 from .people import Person, Qualification
 from .region import Region
 
@@ -23,14 +23,15 @@ class PostType(TimestampMixin, Base):
     __table_args__ = (
         enum_check("side", PostSide),
         enum_check("required_qualification", QualificationKind, nullable=True),
+        enum_check("village_role", VillageRole, nullable=True),
     )
     __scope__ = None
     __admin__ = {
         "name": "岗位目录", "category": "组织机构", "order": 5,
-        "list": ["title", "side", "headcount", "required_qualification", "sort_order"],
+        "list": ["title", "side", "headcount", "required_qualification", "village_role", "sort_order"],
         "search": ["title"],
         "filters": ["side"],
-        "form": ["title", "side", "headcount", "required_qualification", "sort_order"],
+        "form": ["title", "side", "headcount", "required_qualification", "village_role", "sort_order"],
         "sort": "sort_order",
     }
 
@@ -44,6 +45,9 @@ class PostType(TimestampMixin, Base):
         QualificationKind, "任职资格要求", nullable=True,
         description="设置后,无有效资格的人员不能任此类岗位")
     sort_order: Mapped[int] = mapped_column(Integer, nullable=False, default=0, info={"label": "排序"})
+    village_role: Mapped[str | None] = enum_column(
+        VillageRole, "村级职务", nullable=True,
+        description="村级岗位在“一部一站”中的角色:村服务站站长由村党组织负责人担任,民兵连(排)长兼任村服务站干事")
 
     def __str__(self) -> str:
         return self.title

@@ -25,6 +25,7 @@ class AnnualPlan(TimestampMixin, Base):
     __scope__ = "township_id"
     __admin__ = {
         "name": "年度工作计划", "category": "职责与计划", "order": 40,
+        "menu": False,  # reached from 年度计划进度
         "list": ["township", "year", "title"],
         "search": ["title"],
         "filters": ["township", "year"],
@@ -61,6 +62,7 @@ class PlanItem(TimestampMixin, Base):
     __scope__ = "plan.township_id"
     __admin__ = {
         "name": "计划事项", "category": "职责与计划", "order": 50,
+        "menu": False,  # reached from 年度计划进度
         "list": ["plan", "month", "title", "lead_post", "status", "completed_on"],
         "search": ["title", "note"],
         "filters": ["month", "status"],
@@ -106,6 +108,7 @@ class PlanTemplateItem(TimestampMixin, Base):
     __scope__ = None
     __admin__ = {
         "name": "年度计划模板", "category": "职责与计划", "order": 45,
+        "menu": "edit",  # the city's template: in the menu of those who maintain it
         "list": ["month", "title", "lead_post_title", "sort_order"],
         "search": ["title", "lead_post_title"],
         "filters": ["month"],

@@ -22,11 +22,11 @@ class PrintSettings(TimestampMixin, Base):
     __table_args__ = (enum_check("paper_size", PaperSize),)
     __scope__ = "township_id"
     __admin__ = {
-        "name": "打印设置", "category": "职责与计划", "order": 90,
-        "list": ["township", "paper_size", "title", "footer_text", "show_duties", "show_plan"],
+        "name": "打印设置", "category": "打印", "order": 90,
+        "list": ["township", "paper_size", "title", "footer_text", "show_duties", "show_plan", "show_rooms"],
         "search": ["title", "footer_text"],
         "filters": ["township", "paper_size"],
-        "form": ["township", "paper_size", "title", "footer_text", "show_duties", "show_plan"],
+        "form": ["township", "paper_size", "title", "footer_text", "show_duties", "show_plan", "show_rooms"],
         "sort": "-id",
     }
 
@@ -42,6 +42,8 @@ class PrintSettings(TimestampMixin, Base):
                                               info={"label": "显示人员职责分工"})
     show_plan: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True,
                                             info={"label": "显示年度大项工作计划"})
+    show_rooms: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="0",
+                                             info={"label": "显示功能厅室与服务窗口"})
 
     township: Mapped[Region] = relationship(info={"label": "乡镇/街道"})
 

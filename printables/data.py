@@ -13,6 +13,7 @@ from models import (
     AnnualPlan,
     Appointment,
     MilitiaMembership,
+    MilitiaUnit,
     Person,
     PlanItem,
     Post,
@@ -78,6 +79,60 @@ class ChartData:
     table_size: float
     compact: bool
     post_count: int
+    villages: list[VillageCell] = field(default_factory=list)
+    village_rows: list[list[VillageCell]] = field(default_factory=list)
+    village_problems: list[str] = field(default_factory=list)
+    rooms: RoomsBlock | None = None
+
+
+@dataclass
+class VillageCell:
+    """One village station on the wall chart's compact row (rule 3)."""
+
+    name: str
+    head: str
+    party_is_head: bool
+    officer: str
+    militia_leader: str
+    problem: bool
+
+
+@dataclass
+class RoomsBlock:
+    """功能厅室与服务窗口: one short line each on the chart."""
+
+    rooms: list[str]
+    windows: list[str]
+
+
+VILLAGES_PER_ROW = 6
+VILLAGE_ROW_PT = 24
+ROOMS_BLOCK_PT = 30
+
+
+def village_cells(session: Session, township: Region, day: datetime.date):
+    from models.enums import VillageRole
+    from models.village import village_stations
+
+    stations = village_stations(session, township, day)
+    cells = [VillageCell(st.village.name, st.names(VillageRole.STATION_HEAD),
+                         bool(st.people(VillageRole.STATION_HEAD))
+                         and st.people(VillageRole.STATION_HEAD) <= st.people(VillageRole.PARTY_HEAD),
+                         st.names(VillageRole.STATION_OFFICER), st.names(VillageRole.MILITIA_LEADER),
+                         bool(st.problems)) for st in stations]
+    return cells, [p for st in stations for p in st.problems]
+
+
+def rooms_block(session: Session, township: Region) -> RoomsBlock:
+    from models import Room, ServiceWindow
+    from models.enums import RoomKind
+
+    rooms = session.scalars(select(Room).where(Room.region_id == township.id).order_by(Room.kind, Room.id))
+    windows = session.scalars(select(ServiceWindow).where(ServiceWindow.region_id == township.id)
+                              .order_by(ServiceWindow.id))
+    return RoomsBlock([r.name + (f"({RoomKind.label_of(r.kind)})" if RoomKind.label_of(r.kind) not in r.name
+                                 else "") for r in rooms],
+                      [w.name for w in windows])
 
 
 def settings_for(session: Session, township: Region) -> PrintSettings:
@@ -163,11 +218,17 @@ def chart_data(session: Session, township: Region, *, day: datetime.date | None 
     rows = duty_rows(session, township, posts, day) if settings.show_duties else []
     plan = plan_for(session, township, None) if settings.show_plan else None
     lower = settings.show_duties or settings.show_plan
+    villages, village_problems = village_cells(session, township, day)
+    village_rows = [villages[i:i + VILLAGES_PER_ROW] for i in range(0, len(villages), VILLAGES_PER_ROW)]
+    rooms = rooms_block(session, township) if getattr(settings, "show_rooms", False) else None
     content_w = page_w - 2 * MARGIN_MM * MM
     content_h = page_h - 2 * MARGIN_MM * MM
     title_block = 46 * scale
     footer_block = 18 * scale
-    tree_h = (content_h - title_block - footer_block) * (0.47 if lower else 0.95) - 16 * scale
+    # The village row and the rooms block take their height from the tree, so the page count stays.
+    extra = (len(village_rows) * VILLAGE_ROW_PT + (6 if village_rows else 0)
+             + (ROOMS_BLOCK_PT if rooms else 0)) * scale
+    tree_h = (content_h - title_block - footer_block) * (0.47 if lower else 0.95) - 16 * scale - extra
     layout = layout_tree(nodes, content_w - 16 * scale, tree_h, min_slot=62 * scale,
                          max_box_w=132 * scale, hgap=10 * scale, max_box_h=58 * scale)
     # The tree has a fixed height whatever the post count; only the tables decide whether page 2 is needed.
@@ -178,7 +239,7 @@ def chart_data(session: Session, township: Region, *, day: datetime.date | None 
     return ChartData(township, title, paper, page_w, page_h, layout, tree_h, rows,
                      plan.year if plan else None, plan_months(plan), bool(settings.show_duties),
                      bool(settings.show_plan), settings.footer_text or "", read_at, day, scale,
-                     table_size, compact, len(nodes))
+                     table_size, compact, len(nodes), villages, village_rows, village_problems, rooms)
 
 
 # -- rosters -------------------------------------------------------------------------------------------
@@ -212,17 +273,98 @@ def veteran_rows(session: Session, township: Region, sensitive: bool) -> list[Ro
 
 def militia_rows(session: Session, township: Region, year: int, sensitive: bool) -> list[RosterRow]:
     stmt = (select(MilitiaMembership).join(MilitiaMembership.person)
+            .outerjoin(MilitiaMembership.unit)
             .where(MilitiaMembership.township_id == township.id, MilitiaMembership.year == year)
-            .options(selectinload(MilitiaMembership.person))
-            .order_by(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaMembership.unit_name,
-                      Person.name_pinyin, MilitiaMembership.id))
+            .options(selectinload(MilitiaMembership.person), selectinload(MilitiaMembership.unit))
+            .order_by(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaUnit.sort_order,
+                      MilitiaUnit.name, Person.name_pinyin, MilitiaMembership.id))
     rows = []
     for m in session.scalars(stmt):
         rows.append(RosterRow(person_cells(m.person, sensitive) + [
-            MilitiaCategory.label_of(m.category), MilitiaUnitType.label_of(m.unit_type), m.unit_name or "",
-            MilitiaRole.label_of(m.role)]))
+            MilitiaCategory.label_of(m.category), MilitiaUnitType.label_of(m.unit_type),
+            m.unit.name if m.unit else "", MilitiaRole.label_of(m.role)]))
     return rows
 
 
 def _date(value: datetime.date | None) -> str:
     return value.isoformat() if value else ""
+
+
+# -- militia rosters, door signs ---------------------------------------------------------------------------
+
+@dataclass
+class UnitSection:
+    name: str
+    kind: str
+    leader: str
+    planned: int | None
+    depth: int
+    rows: list[RosterRow]
+
+
+def militia_unit_sections(session: Session, township: Region, year: int, sensitive: bool) -> list[UnitSection]:
+    """The year's units in tree order, each with its members (and one section for those in no unit)."""
+    from models.enums import MilitiaMemberStatus
+    from models.militia import memberships_of, units_of
+
+    units = units_of(session, township, year)
+    members = memberships_of(session, township, year)
+    by_unit: dict[int | None, list[MilitiaMembership]] = {}
+    for m in members:
+        by_unit.setdefault(m.unit_id, []).append(m)
+    ids = {u.id for u in units}
+    children: dict[int | None, list] = {}
+    for u in units:
+        children.setdefault(u.parent_id if u.parent_id in ids else None, []).append(u)
+
+    def rows(ms):
+        return [RosterRow(person_cells(m.person, sensitive) + [
+            MilitiaCategory.label_of(m.category), MilitiaRole.label_of(m.role),
+            MilitiaMemberStatus.label_of(m.status)]) for m in ms]
+
+    sections: list[UnitSection] = []
+
+    def walk(parent_id, depth):
+        for u in children.get(parent_id, []):
+            sections.append(UnitSection(u.name, MilitiaUnitType.label_of(u.kind), u.leader.name if u.leader else "",
+                                        u.planned_size, depth, rows(by_unit.get(u.id, []))))
+            walk(u.id, depth + 1)
+
+    walk(None, 0)
+    if by_unit.get(None):
+        sections.append(UnitSection("未编入单位", "", "", None, 0, rows(by_unit[None])))
+    return sections
+
+
+def emergency_rows(session: Session, township: Region, year: int, sensitive: bool) -> list[RosterRow]:
+    from models.enums import MilitaryRating
+    from models.militia import memberships_of
+
+    out = []
+    for m in memberships_of(session, township, year):
+        if m.unit_type != MilitiaUnitType.EMERGENCY.value:
+            continue
+        v = m.person.veteran_profile
+        out.append(RosterRow(person_cells(m.person, sensitive) + [
+            m.unit.name if m.unit else "", MilitiaRole.label_of(m.role), "是" if v else "否",
+            (v.specialty or "") if v else "", MilitaryRating.label_of(v.military_rating) if v else ""]))
+    return out
+
+
+@dataclass
+class DoorSign:
+    title: str
+    kind: str
+    lines: list[str]
+
+
+def door_signs(session: Session, township: Region) -> list[DoorSign]:
+    from models import Room, ServiceWindow
+    from models.enums import RoomKind
+
+    signs = [DoorSign(r.name, RoomKind.label_of(r.kind), ["部站共用"] if r.shared else [])
+             for r in session.scalars(select(Room).where(Room.region_id == township.id).order_by(Room.kind, Room.id))]
+    signs += [DoorSign(w.name, "服务窗口", [w.services] if w.services else [])
+              for w in session.scalars(select(ServiceWindow).where(ServiceWindow.region_id == township.id)
+                                       .order_by(ServiceWindow.id))]
+    return signs

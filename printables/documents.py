@@ -31,7 +31,7 @@ Asset = Callable[[str], str]
 PERSON_HEADERS = [("姓名", 7), ("性别", 4), ("公民身份号码", 14), ("联系电话", 10), ("政治面貌", 8)]
 VETERAN_HEADERS = PERSON_HEADERS + [("军种", 6), ("入伍时间", 8), ("退役时间", 8), ("退役方式", 11),
                                     ("专业特长", 10), ("返乡报到", 8), ("就业创业", 10), ("光荣牌", 5)]
-MILITIA_HEADERS = PERSON_HEADERS + [("民兵类别", 8), ("编组", 7), ("分队名称", 12), ("职务", 6)]
+MILITIA_HEADERS = PERSON_HEADERS + [("民兵类别", 8), ("编组", 7), ("所在单位", 12), ("职务", 6)]
 
 
 def org_chart_html(charts: Sequence[ChartData], asset: Asset = asset_url) -> str:
@@ -92,3 +92,55 @@ def militia_html(session: Session, township: Region, year: int, sensitive: bool,
                            rows=militia_rows(session, township, year, sensitive), sensitive=sensitive,
                            page_size="A4 landscape", asset=asset, title=f"{township.name}{year} 年度民兵花名册",
                            **_common(session, township))
+
+
+# -- militia (民兵整组), rooms and windows, year-end statistics ---------------------------------------------
+
+EMERGENCY_HEADERS = PERSON_HEADERS + [("单位", 9), ("职务", 5), ("退役军人", 5), ("专业特长", 13),
+                                      ("军事素养", 6)]
+
+
+def militia_units_html(session: Session, township: Region, year: int, sensitive: bool,
+                       asset: Asset = asset_url) -> str:
+    """The year's roster by unit: each unit with its leader, planned size and members."""
+    from .data import militia_unit_sections
+
+    sections = militia_unit_sections(session, township, year, sensitive)
+    return render_template("printables/militia_units.html", sections=sections, headers=PERSON_HEADERS + [
+        ("民兵类别", 8), ("职务", 6), ("状态", 6)], sensitive=sensitive, page_size="A4 landscape", asset=asset,
+        title=f"{township.name}{year} 年度民兵名册(按单位)", total=sum(len(s.rows) for s in sections),
+        **_common(session, township))
+
+
+def emergency_roster_html(session: Session, township: Region, year: int, sensitive: bool,
+                          asset: Asset = asset_url) -> str:
+    """The emergency detachment's roster, with 专业特长 and veteran status (rule 8)."""
+    from .data import emergency_rows
+
+    return render_template("printables/roster.html", headers=EMERGENCY_HEADERS,
+                           rows=emergency_rows(session, township, year, sensitive), sensitive=sensitive,
+                           page_size="A4 landscape", asset=asset,
+                           title=f"{township.name}{year} 年度民兵应急分队名册", **_common(session, township))
+
+
+def door_signs_html(session: Session, township: Region, asset: Asset = asset_url) -> str:
+    """功能厅室与服务窗口 door and window signs: two to an A4 page, to cut apart."""
+    from .data import door_signs
+
+    return render_template("printables/door_signs.html", signs=door_signs(session, township),
+                           page_size="A4 portrait", asset=asset, title=f"{township.name}功能厅室与服务窗口标牌",
+                           **_common(session, township))
+
+
+def village_warnings(session: Session, township: Region) -> list[str]:
+    from models.village import village_rule_problems
+
+    return village_rule_problems(session, township)
+
+
+def stats_html(stats, asset: Asset = asset_url) -> str:
+    """年度统计报表 (views.stats.YearStats) as an A4 document."""
+    now = datetime.datetime.now()
+    return render_template("printables/stats.html", stats=stats, tables=stats.tables(), page_size="A4 portrait",
+                           asset=asset, title=f"{stats.region.name}{stats.year} 年度统计报表", footer_text="",
+                           read_at=now, printed_on=now.date())

@@ -6,9 +6,8 @@ import datetime
 from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, render_template, url_for
-from flask_admin import BaseView, expose
-from flask_login import current_user, login_required
-from sqlalchemy import select
+from flask_admin import expose
+from flask_login import login_required
 
 from admin_app import privacy
 from admin_app.audit_access import record_access
@@ -16,6 +15,7 @@ from admin_app.extensions import db
 from admin_app.scope import PRINT, current_scope, regions_in_scope
 from models import AnnualPlan, MilitiaMembership, Post, Region, VeteranProfile
 from models.enums import RegionLevel
+from views.screens import ScopedScreen  # noqa: E402 - the one base of hand-made screens
 
 from . import documents
 from .render import PrintEnvironmentError, render_pdf
@@ -25,18 +25,6 @@ bp = Blueprint("printables", __name__, url_prefix="/print", template_folder="tem
 
 TOWNSHIP = (RegionLevel.TOWNSHIP.value,)
 GROUPS = (RegionLevel.CITY.value, RegionLevel.COUNTY.value, RegionLevel.PROVINCE.value)
-
-
-def resolve_region(code: str, model: type, levels: tuple[str, ...] = TOWNSHIP) -> Region:
-    """The region with ``code`` if the user may print ``model`` there, else 404 (existence not revealed)."""
-    scope = current_scope()
-    if not scope.can(model, PRINT):
-        abort(404)
-    region = db.session.scalars(select(Region).where(Region.code == code)).first()
-    if region is None or region.level not in levels or not scope.covers_path(region.path, PRINT,
-                                                                               model.__name__):
-        abort(404)
-    return region
 
 
 def may_see_sensitive(model: type, region: Region) -> bool:
@@ -73,14 +61,14 @@ def browser_asset(name: str) -> str:
 @bp.route("/<code>/org-chart.pdf")
 @login_required
 def org_chart_pdf(code: str):
-    township = resolve_region(code, Post)
+    township = current_scope().region_or_404(code, Post.__name__, PRINT)
     return pdf_response(documents.org_chart_for(db.session, township), f"{township.name}合署办公架构图.pdf")
 
 
 @bp.route("/<code>/org-chart.html")
 @login_required
 def org_chart_preview(code: str):
-    township = resolve_region(code, Post)
+    township = current_scope().region_or_404(code, Post.__name__, PRINT)
     return documents.org_chart_for(db.session, township, asset=browser_asset)
 
 
@@ -96,7 +84,7 @@ def org_charts_pdf(code: str):
     from admin_app.jobs import enqueue, townships_to_print
     from models import JobKind
 
-    group = resolve_region(code, Post, levels=GROUPS)
+    group = current_scope().region_or_404(code, Post.__name__, PRINT, GROUPS)
     if not townships_to_print(current_scope(), group):
         abort(404)
     try:
@@ -113,14 +101,14 @@ def org_charts_pdf(code: str):
 def duty_table_pdf(code: str):
     from models import DutyAdjustment
 
-    township = resolve_region(code, DutyAdjustment)
+    township = current_scope().region_or_404(code, DutyAdjustment.__name__, PRINT)
     return pdf_response(documents.duty_table_html(db.session, township), f"{township.name}职责分工表.pdf")
 
 
 @bp.route("/<code>/annual-plan/<int:year>.pdf")
 @login_required
 def annual_plan_pdf(code: str, year: int):
-    township = resolve_region(code, AnnualPlan)
+    township = current_scope().region_or_404(code, AnnualPlan.__name__, PRINT)
     return pdf_response(documents.annual_plan_html(db.session, township, _year(year)),
                         f"{township.name}{year}年度大项工作计划.pdf")
 
@@ -128,7 +116,7 @@ def annual_plan_pdf(code: str, year: int):
 @bp.route("/<code>/veterans.pdf")
 @login_required
 def veterans_pdf(code: str):
-    township = resolve_region(code, VeteranProfile)
+    township = current_scope().region_or_404(code, VeteranProfile.__name__, PRINT)
     sensitive = may_see_sensitive(VeteranProfile, township)
     html = documents.veterans_html(db.session, township, sensitive)
     record_access("print", "VeteranProfile", _roster_count(html), township.name)
@@ -138,21 +126,51 @@ def veterans_pdf(code: str):
 @bp.route("/<code>/militia/<int:year>.pdf")
 @login_required
 def militia_pdf(code: str, year: int):
-    township = resolve_region(code, MilitiaMembership)
+    township = current_scope().region_or_404(code, MilitiaMembership.__name__, PRINT)
     html = documents.militia_html(db.session, township, _year(year),
                                   may_see_sensitive(MilitiaMembership, township))
     record_access("print", "MilitiaMembership", _roster_count(html), f"{township.name} {year}")
     return pdf_response(html, f"{township.name}{year}年度民兵花名册.pdf")
 
 
-class PrintView(BaseView):
+@bp.route("/<code>/militia/<int:year>/units.pdf")
+@login_required
+def militia_units_pdf(code: str, year: int):
+    """The year's roster by unit (民兵整组), masked per the privacy policy."""
+    township = current_scope().region_or_404(code, MilitiaMembership.__name__, PRINT)
+    html = documents.militia_units_html(db.session, township, _year(year),
+                                        may_see_sensitive(MilitiaMembership, township))
+    record_access("print", "MilitiaMembership", _roster_count(html), f"{township.name} {year} 按单位")
+    return pdf_response(html, f"{township.name}{year}年度民兵名册(按单位).pdf")
+
+
+@bp.route("/<code>/militia/<int:year>/emergency.pdf")
+@login_required
+def emergency_roster_pdf(code: str, year: int):
+    """The emergency detachment's roster with 专业特长 and veteran status (rule 8)."""
+    scope = current_scope()
+    township = scope.region_or_404(code, MilitiaMembership.__name__, PRINT)
+    scope.region_or_404(code, VeteranProfile.__name__, PRINT)  # it shows veterans' data too
+    sensitive = may_see_sensitive(MilitiaMembership, township) and may_see_sensitive(VeteranProfile, township)
+    html = documents.emergency_roster_html(db.session, township, _year(year), sensitive)
+    record_access("print", "MilitiaMembership", _roster_count(html), f"{township.name} {year} 应急分队")
+    return pdf_response(html, f"{township.name}{year}年度民兵应急分队名册.pdf")
+
+
+@bp.route("/<code>/signs.pdf")
+@login_required
+def door_signs_pdf(code: str):
+    """功能厅室与服务窗口 door and window signs (rule 4)."""
+    scope = current_scope()
+    township = scope.region_or_404(code, "Room", PRINT)
+    scope.region_or_404(code, "ServiceWindow", PRINT)
+    return pdf_response(documents.door_signs_html(db.session, township), f"{township.name}厅室窗口标牌.pdf")
+
+
+class PrintView(ScopedScreen):
     """打印: the townships (and counties) in the user's scope with their print links."""
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_scope().can(Post, PRINT)
-
-    def inaccessible_callback(self, name, **kwargs):
-        abort(404)
+    access_model, access_action = "Post", PRINT
 
     @expose("/")
     def index(self):
@@ -160,6 +178,40 @@ class PrintView(BaseView):
         townships = regions_in_scope(PRINT, TOWNSHIP, model_name="Post")
         groups = regions_in_scope(PRINT, (RegionLevel.COUNTY.value, RegionLevel.CITY.value), model_name="Post")
         rights = {name: scope.can(name, PRINT) for name in
-                  ("Post", "DutyAdjustment", "AnnualPlan", "VeteranProfile", "MilitiaMembership")}
+                  ("Post", "DutyAdjustment", "AnnualPlan", "VeteranProfile", "MilitiaMembership", "Room",
+                   "ServiceWindow")}
+        from models.village import village_rule_problems
+
+        warnings = {t.id: village_rule_problems(db.session, t) for t in townships}
         return self.render("printables/print_index.html", townships=townships, groups=groups, rights=rights,
-                           year=datetime.date.today().year)
+                           year=datetime.date.today().year, warnings=warnings)
+
+
+@bp.route("/intake/<int:record_id>/receipt.pdf")
+@login_required
+def intake_receipt_pdf(record_id: int):
+    """返乡报到回执 of one 返乡报到 service record (views/intake.py), through the one renderer."""
+    from admin_app.scope import get_or_404
+    from models import ServiceRecord
+    from models.enums import ServiceKind
+    from models.idnumber import mask_id_number
+
+    if not current_scope().can(ServiceRecord, PRINT):
+        abort(404)
+    record = get_or_404(ServiceRecord, record_id, PRINT)
+    if record.kind != ServiceKind.REPORT_HOME.value:
+        abort(404)
+    township, person = record.township, record.person
+    sensitive = may_see_sensitive(ServiceRecord, township)
+    profile = person.veteran_profile
+    now = datetime.datetime.now()
+    html = render_template(
+        "printables/receipt.html", title="退役军人返乡报到回执", asset=documents.asset_url, page_size="A5",
+        margin_mm=12, number=f"{township.code}-{record.served_on:%Y%m%d}-{record.id:06d}", name=person.name,
+        id_number=person.id_number if sensitive else mask_id_number(person.id_number), sensitive=sensitive,
+        region=person.region.name if person.region else "", discharged_on=profile.discharged_on if profile else None,
+        served_on=record.served_on, window=record.window.name if record.window else "",
+        handler=record.handler.name if record.handler else (record.handler_note or ""), notes=record.notes,
+        township=township.name, footer_text="", read_at=now, printed_on=now.date())
+    record_access("print", "ServiceRecord", 1, f"{township.name} 返乡报到回执")
+    return pdf_response(html, f"{person.name}返乡报到回执.pdf")

@@ -28,6 +28,7 @@ from models import (
     DutyTemplateEntry,
     Grant,
     MilitiaMembership,
+    MilitiaUnit,
     Person,
     PlanItem,
     PlanTemplateItem,
@@ -37,6 +38,7 @@ from models import (
     Room,
     ServiceRecord,
     ServiceWindow,
+    Transfer,
     User,
     VeteranProfile,
 )
@@ -60,7 +62,7 @@ def build_rows(db, township: Region) -> dict[str, object]:
     """One valid row of every model, all reaching ``township``; keyed by model name."""
     n = next(_seq)
     village = make_region(township.code[:9] + f"{500 + n % 400:03d}", f"{township.name}村{n}", "village", township)
-    person = Person(name=f"人员{n}", region=township, id_number=id_number(township.code[:6], "19900101", 10 + n % 900),
+    person = Person(name=f"人员{n}", region=township, id_number=id_number(township.code[:6], "20000101", 10 + n % 900),
                     phone=f"1380000{n:04d}", address=f"{township.name}某路{n}号")
     post_kind = post_type(f"岗位类别{n}", headcount=5)
     post = Post(region=township, title=f"岗位{n}", side="armed_forces", post_type=post_kind)
@@ -74,7 +76,8 @@ def build_rows(db, township: Region) -> dict[str, object]:
         "Grant": grant,
         "VeteranProfile": VeteranProfile(person=person, specialty=f"特长{n}"),
         "MilitiaMembership": MilitiaMembership(person=person, township=township, year=2026, category="core",
-                                               unit_type="squad", unit_name=f"分队{n}"),
+                                               unit_type="squad"),
+        "MilitiaUnit": MilitiaUnit(township=township, year=2026, kind="squad", name=f"班{n}"),
         "Qualification": Qualification(person=person, kind="paf_cadre", passed_on=datetime.date(2025, 1, 1),
                                        certificate_no=f"Z{n}"),
         "Appointment": Appointment(person=person, post=post, start_on=datetime.date(2025, 1, 1)),
@@ -84,7 +87,9 @@ def build_rows(db, township: Region) -> dict[str, object]:
         "DutyAdjustment": DutyAdjustment(township=township, action="add", duty=duty, target_post=post,
                                          reason=f"理由{n}"),
         "PlanItem": PlanItem(plan=plan, month=3, title=f"事项{n}", lead_post=post),
-        "ServiceRecord": ServiceRecord(person=person, township=township, kind="policy", handler=f"经办{n}"),
+        "ServiceRecord": ServiceRecord(person=person, township=township, kind="policy", handler_note=f"经办{n}"),
+        # 户籍迁入 into ``township`` (the sending side only needs to differ; its person is linked on purpose)
+        "Transfer": Transfer(person=person, from_township=village, to_township=township, note=f"迁入{n}"),
         "PlanTemplateItem": PlanTemplateItem(month=3, title=f"模板事项{n}", lead_post_title=f"岗位{n}"),
         "AuditLog": AuditLog(action="update", table_name="person", region_id=township.id, summary=f"摘要{n}"),
     }

@@ -161,3 +161,109 @@ def test_home_page_per_role(client, world, login, db, data):
     login("louxing")
     page = client.get("/admin/").get_data(as_text=True)
     assert "大科街道" in page and "田坪镇" not in page
+
+
+# -- figures that lead somewhere, the to-do list, 89 townships -----------------------------------------
+def _row_ids(page: str) -> set[str]:
+    return set(re.findall(r'details/\?[^"]*\bid=(\d+)"', page))
+
+
+def _card_links(page: str) -> dict[str, str]:
+    import html
+
+    return {n: html.unescape(u) for u, n in re.findall(r'<a href="([^"]+)" data-figure="(\d+)">', page)}
+
+
+def test_cards_link_to_the_lists_they_count(client, world, login, db, data):
+    import html
+
+    today = datetime.date.today()
+    for user in ("shanshan", "louxing", "city"):
+        login(user)
+        page = client.get("/admin/").get_data(as_text=True)
+        fig = dashboard_figures(db.session, Scope.for_user(world.users[user]), today)
+        links = _card_links(page)
+        for number, expected in (("2", fig.veterans), ("3", fig.militia), ("5", fig.reported_home)):
+            listed = client.get(links[number] + "&page_size=500" if "?" in links[number]
+                                else links[number] + "?page_size=500").get_data(as_text=True)
+            assert len(_row_ids(listed)) == expected, (user, number, links[number])
+        assert links["4"] == "#todo-vacancies" and 'id="todo-vacancies"' in page
+        todo = html.unescape(page[page.index('id="todo-vacancies"'):])
+        assert re.search(r'data-todo="vacancies">(\d+)<', todo).group(1) == str(fig.vacant_posts)
+
+
+def _overdue_titles(data, townships, today):
+    from models.plans import item_overdue
+
+    return sorted(f"{m}月 事项{m}" for t, m, st in data["items"]
+                  if t in townships and item_overdue(m, st, today.year, today))
+
+
+def test_todo_list_counts_and_stays_in_the_township(client, world, login, db, data):
+    from models import ServiceRecord
+    from views.dashboard import overdue_plan_items, todo_list, vacant_posts
+
+    today = datetime.date(2026, 8, 15)
+    people = {p.region_id: p for p in db.session.query(Person).order_by(Person.id)}
+    for region, status in ((world.shanshan, "open"), (world.shanshan, "done"), (world.dake, "in_progress")):
+        db.session.add(ServiceRecord(person=people[region.id], township=region, kind="policy",
+                                     served_on=datetime.date(2026, 8, 1), status=status))
+    db.session.commit()
+    for user, townships in (("shanshan", {world.shanshan}), ("louxing", {world.shanshan, world.dake}),
+                            ("city", {world.shanshan, world.dake, world.tianping})):
+        scope = Scope.for_user(world.users[user])
+        groups = {g.key: g for g in todo_list(db.session, scope, today)}
+        expected_overdue = _figures(db, world.users[user])["plan_overdue"]
+        assert groups["overdue"].count == expected_overdue == len(overdue_plan_items(db.session, scope, today))
+        assert sorted(text for text, _l, _n in groups["overdue"].items) == \
+            _overdue_titles(data, townships, today)[:8]
+        assert groups["services"].count == sum(1 for r in (world.shanshan, world.dake) if r in townships)
+        fig = dashboard_figures(db.session, scope, today)
+        assert groups["vacancies"].count == fig.vacant_posts == len(vacant_posts(db.session, scope, today))
+    # another township's clerk sees none of 杉山镇's lines
+    dake = {g.key: g for g in todo_list(db.session, Scope.for_user(world.users["dake"]), today)}
+    shanshan_items = {i.id for i in overdue_plan_items(db.session, Scope.for_user(world.users["shanshan"]), today)}
+    assert shanshan_items and not shanshan_items & {
+        i.id for i in overdue_plan_items(db.session, Scope.for_user(world.users["dake"]), today)}
+    assert dake["services"].count == 1
+
+
+def test_template_changed_adjustments_are_to_review(db, world):
+    from models import Duty, DutyTemplateEntry
+    from views.dashboard import todo_list
+
+    duty = Duty(name="民兵整组", category="armed_forces")
+    entry = DutyTemplateEntry(post_title="武装部部长", duty=duty)
+    db.session.add_all([duty, entry])
+    db.session.flush()
+    for township in (world.shanshan, world.tianping):
+        db.session.add(DutyAdjustment(township=township, action="reword", duty=duty, template_entry=entry,
+                                      new_wording="本地表述", reason="本地", base_post_title="武装部部长",
+                                      base_wording="民兵整组"))
+    db.session.commit()
+    scope = Scope.for_user(world.users["shanshan"])
+    assert {g.key: g for g in todo_list(db.session, scope, TODAY)}["template"].count == 0
+    entry.wording = "民兵整组与训练"  # the city changes the line beneath both adjustments
+    db.session.commit()
+    assert {g.key: g for g in todo_list(db.session, scope, TODAY)}["template"].count == 1  # own township only
+    city = Scope.for_user(world.users["city"])
+    assert {g.key: g for g in todo_list(db.session, city, TODAY)}["template"].count == 2
+
+
+def test_a_city_of_many_townships_is_grouped_by_county(client, world, login, db):
+    from tests.conftest import make_region
+
+    for i in range(30):
+        county = (world.louxing, world.xinhua)[i % 2]
+        make_region(f"{county.code[:6]}{300 + i:03d}000", f"测试镇{i:02d}", "township", county)
+    db.session.commit()
+    login("city")
+    page = client.get("/admin/").get_data(as_text=True)
+    chart = page[page.index("<svg"):page.index("</svg>")]
+    assert chart.count("<rect") == 2  # one bar per county, not 33
+    assert page.count('class="county-group') == 2 and "<details>" in page
+    assert "测试镇29" in page  # every township is still reachable (behind 全部)
+    login("louxing")  # a county of 17 townships: still one bar each
+    page = client.get("/admin/").get_data(as_text=True)
+    chart = page[page.index("<svg"):page.index("</svg>")]
+    assert chart.count("<rect") == 17 and "county-group" not in page

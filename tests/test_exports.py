@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 import time
 
 import openpyxl
@@ -187,4 +188,6 @@ def test_a_normal_import_still_works(client, login, world, db):
                                                              ["办公室甲", "办公室", "杉山镇"])])
     rv = _import(client, payload, "ok.xlsx")
     assert rv.status_code == 200, rv.get_data(as_text=True)[:1500]
+    token = re.search(r'name="token" value="([^"]+)"', rv.get_data(as_text=True)).group(1)  # preview, then
+    assert client.post("/admin/room/import/confirm/", data={"token": token}).status_code == 302
     assert db.session.scalar(select(Room.name)) == "办公室甲"

@@ -1,6 +1,7 @@
 """Excel/CSV import: the same rules as the form, all rows or none, and an error report."""
 
 import io
+import re
 
 import openpyxl
 
@@ -27,6 +28,9 @@ def test_clerk_imports_people(client, world, login, db):
     rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "people.xlsx")},
                      content_type="multipart/form-data")
     assert rv.status_code == 200, rv.get_data(as_text=True)[-2000:]
+    assert db.session.query(Person).count() == 0  # a preview first (tests/test_spreadsheets.py)
+    token = re.search(r'name="token" value="([^"]+)"', rv.get_data(as_text=True)).group(1)
+    rv = client.post("/admin/person/import/confirm/", data={"token": token}, follow_redirects=True)
     assert "已导入 2 条记录" in rv.get_data(as_text=True)
     zhou = db.session.query(Person).filter_by(name="周洪杰").one()
     assert zhou.political_status == "cpc" and zhou.gender == "male" and zhou.region_id == world.shanshan.id
@@ -94,3 +98,57 @@ def test_template_lists_the_form_fields(client, world, login):
     header = [c.value for c in openpyxl.load_workbook(io.BytesIO(rv.data)).active[1]]
     assert header[:3] == ["姓名", "公民身份号码", "性别"]
     assert "所属乡镇/村" in header
+
+
+# -- a whole file checked in a few reads (views/importer.py): the same rules as one form per row -------
+def _id_number(i: int) -> str:
+    from stdnum.cn import ric
+
+    body = f"43130219900101{i:03d}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def test_an_id_number_taken_outside_the_scope_is_refused_and_nothing_is_written(client, world, login, db):
+    taken = _id_number(7)
+    db.session.add(Person(name="田坪人", id_number=taken, region=world.tianping))
+    db.session.commit()
+    login("shanshan")
+    rows = [HEADER, ["周一", _id_number(1), "杉山镇", "群众", ""], ["周七", taken, "杉山镇", "群众", ""],
+            ["周八", _id_number(8), "杉山镇", "群众", ""], ["周八重", _id_number(8), "杉山镇", "群众", ""]]
+    rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "people.xlsx")},
+                     content_type="multipart/form-data")
+    assert rv.status_code == 422
+    page = rv.get_data(as_text=True)
+    assert re.search(r"<td>3</td>\s*<td>公民身份号码</td>", page), page[-3000:]  # held by a row out of scope
+    assert re.search(r"<td>5</td>\s*<td>公民身份号码</td>", page)  # repeats row 4
+    assert not re.search(r"<td>(2|4)</td>\s*<td>公民身份号码</td>", page)
+    db.session.expire_all()
+    assert db.session.query(Person).count() == 1
+    assert db.session.query(Person).filter_by(id_number=taken).one().name == "田坪人"
+
+
+def test_a_long_file_reads_regions_and_taken_values_a_fixed_number_of_times(client, world, login, db, app):
+    """The region drop-down and the uniqueness checks are read once per file, not once per row."""
+    from sqlalchemy import event
+
+    from admin_app.extensions import db as _db
+
+    def selects_for(count: int) -> int:
+        rows = [HEADER] + [[f"李{i}", _id_number(100 + i), "杉山镇", "群众", ""] for i in range(count)]
+        seen = []
+
+        def count_selects(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith("SELECT") and "FROM region" in statement:
+                seen.append(statement)
+
+        event.listen(_db.engine, "before_cursor_execute", count_selects)
+        try:
+            rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "people.xlsx")},
+                             content_type="multipart/form-data")
+        finally:
+            event.remove(_db.engine, "before_cursor_execute", count_selects)
+        assert rv.status_code == 200, rv.get_data(as_text=True)[-2000:]
+        return len(seen)
+
+    login("shanshan")
+    assert selects_for(40) == selects_for(4)

@@ -14,7 +14,7 @@ from admin_app.extensions import db as _db
 from models import MilitiaMembership, Person, VeteranProfile
 
 YEAR = datetime.date.today().year
-ID_FULL = "431302199001010018"
+ID_FULL = "431302200201010018"  # 24 in 2026: within the emergency detachment's age limits
 ID_MASKED = "4313**********0018"
 
 
@@ -33,7 +33,7 @@ def office(world):
     _db.session.add(VeteranProfile(person=person, service="army", discharge_type="self_employed",
                                    specialty="汽车驾驶", honor_plaque=True))
     _db.session.add(MilitiaMembership(person=person, township=world.shanshan, year=YEAR, category="core",
-                                      unit_type="emergency", unit_name="应急分队", role="squad_leader"))
+                                      unit_type="emergency", role="squad_leader"))
     _db.session.commit()
     return world
 

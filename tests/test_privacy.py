@@ -74,6 +74,12 @@ def test_the_attacker_rebuilds_what_the_old_policy_showed():
 
 @pytest.fixture()
 def people(world, db):
+    from models import MilitiaSettings
+
+    # The people are 25 to 60: the city's militia age limits are widened so each can be on the roster.
+    db.session.add(MilitiaSettings(city=world.city, min_age=16, max_age=70, core_max_age=70,
+                                   veteran_core_max_age=70))
+    db.session.flush()
     out = []
     for i, born in enumerate(BIRTHS):
         person = Person(name=f"隐私{i}", region=world.shanshan if i % 2 else world.village,
@@ -82,7 +88,7 @@ def people(world, db):
         db.session.add(person)
         db.session.add(VeteranProfile(person=person, specialty="驾驶", discharged_on=datetime.date(2015, 9, 1)))
         db.session.add(MilitiaMembership(person=person, township=world.shanshan, year=YEAR, category="core",
-                                         unit_type="squad", unit_name="应急分队"))
+                                         unit_type="squad"))
         db.session.add(Qualification(person=person, kind="paf_cadre", passed_on=datetime.date(2024, 5, 6)))
         out.append(person)
     db.session.commit()

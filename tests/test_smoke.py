@@ -49,11 +49,11 @@ def test_lists_follow_the_sort_in_the_schema(client, world, login, db):
     db.session.add(person)
     for day, note in ((1, "最早一件"), (20, "最新一件"), (10, "中间一件")):
         db.session.add(ServiceRecord(person=person, township=world.shanshan, kind="visit",
-                                     served_on=datetime.date(2026, 3, day), notes=note, handler=note))
+                                     served_on=datetime.date(2026, 3, day), notes=note, handler_note=note))
     db.session.commit()
     login("shanshan")
     page = client.get("/admin/service_record/").get_data(as_text=True)
-    assert page.index("最新一件") < page.index("中间一件") < page.index("最早一件")
+    assert page.index("2026-03-20") < page.index("2026-03-10") < page.index("2026-03-01")
     login("city")
     page = client.get("/admin/region/").get_data(as_text=True)
     assert page.index("431302005000") < page.index("431302100000") < page.index("431322116000")

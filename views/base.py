@@ -41,8 +41,11 @@ from admin_app import privacy
 from admin_app.audit_access import record_access
 from admin_app.extensions import db
 from admin_app.scope import CREATE, DELETE, EDIT, EXPORT, VIEW, current_scope
-from admin_app.spreadsheet import safe_cell
+from admin_app.spreadsheet import bool_text, content_disposition, download_name, safe_cell
 from models import Region
+from models.people import GRAM_MAX
+
+from .listing import DEEP_OFFSET, EstimatedCountQuery, deep_page
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ from admin_app.gate import SCOPE_MESSAGE, STALE_MESSAGE, WriteRefused  # noqa: E
 
 MAX_SEARCH_TERMS = 10  # words of a list search (each adds a LIKE per searched column)
 MAX_SEARCH_CHARS = 200
+MIN_SENSITIVE_FRAGMENT = 3  # characters of an ID number or phone fragment before it is searched
 MAX_PAGE = 1_000_000  # list page numbers beyond this (or below 0) are the first page
 
 
@@ -74,6 +78,14 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
 
     def get_query(self):
         return current_scope().filter(db.session.query(self.model), self.model, VIEW)
+
+    def format(self, model):
+        """The picker's label: a person with village and ID tail, so namesakes can be told apart."""
+        if model is None:
+            return None
+        from .people_file import picker_label
+
+        return getattr(model, self.pk), picker_label(model)
 
     def get_one(self, pk):
         try:
@@ -118,6 +130,7 @@ class SecuredModelView(ModelView):
     column_display_actions = True
     # Filled in by the factory from the model's metadata:
     search_exact: tuple[str, ...] = ()
+    search_sensitive: tuple[str, ...] = ()  # fragment search, only for users who may see the values
     sensitive_columns: tuple[str, ...] = ()
     read_only: bool = False
 
@@ -181,7 +194,16 @@ class SecuredModelView(ModelView):
     def get_count_query(self):
         # count(*), not count(id): SQLite answers count(*) from the smallest index (0.07 ms on 100k
         # people) but reads every row for count(id) (8 ms).
-        return self.scoped(db.session.query(func.count()).select_from(self.model))
+        # Above listing.ESTIMATE_ABOVE rows PostgreSQL shows the planner's estimate (views/listing.py).
+        return self.scoped(EstimatedCountQuery(func.count(), session=db.session()).select_from(self.model))
+
+    def _apply_pagination(self, query, page, page_size):
+        """Deep pages on PostgreSQL read the skipped rows as ids only (views/listing.py)."""
+        size = self.page_size if page_size is None else page_size
+        offset = (page or 0) * (size or 0)
+        if size and offset >= DEEP_OFFSET and db.session.get_bind().dialect.name == "postgresql":
+            return deep_page(query, self.model, offset, size)
+        return super()._apply_pagination(query, page, page_size)
 
     def get_one(self, id):
         try:
@@ -229,6 +251,8 @@ class SecuredModelView(ModelView):
         sensitive = self.may_see_sensitive()
         exact = [getattr(self.model, name) for name in self.search_exact
                  if privacy.searchable(getattr(self.model, name), sensitive)]
+        fragments = [getattr(self.model, name) for name in self.search_sensitive
+                     if privacy.searchable(getattr(self.model, name), sensitive)]
         # Each term adds a LIKE per searched column: a thousand words would exceed SQLite's expression
         # depth (a 500) and cost seconds; more than MAX_SEARCH_TERMS words add nothing useful.
         for term in search.split()[:MAX_SEARCH_TERMS]:
@@ -239,13 +263,14 @@ class SecuredModelView(ModelView):
                 if not privacy.searchable(field, sensitive):
                     continue
                 query, joins, alias = self._apply_path_joins(query, joins, path, inner_join=False)
-                conditions.append(_contains(field if alias is None else getattr(alias, field.key), term))
+                conditions.append(_term_condition(field, alias, term))
                 if count_query is not None:
                     count_query, count_joins, count_alias = self._apply_path_joins(
                         count_query, count_joins, path, inner_join=False)
-                    count_conditions.append(
-                        _contains(field if count_alias is None else getattr(count_alias, field.key), term))
+                    count_conditions.append(_term_condition(field, count_alias, term))
             exact_matches = [col == term.upper() for col in exact]
+            if len(term) >= MIN_SENSITIVE_FRAGMENT:  # "1" would match every phone number
+                exact_matches += [_term_condition(col, None, term) for col in fragments]
             query = query.filter(or_(*conditions, *exact_matches, false()))
             if count_query is not None:
                 count_query = count_query.filter(or_(*count_conditions, *exact_matches, false()))
@@ -313,7 +338,7 @@ class SecuredModelView(ModelView):
         labels = self._choice_labels(name)
         if labels is not None:
             value = getattr(model, name)
-            return labels.get(value) or value
+            return labels.get(value) or ("" if value is None else value)  # an empty cell, not "None"
         return super().get_list_value(context, model, name)
 
     def _choice_labels(self, name: str) -> dict | None:
@@ -336,6 +361,8 @@ class SecuredModelView(ModelView):
             value = getattr(model, name)
             return labels.get(value) or value
         value = getattr(model, name, None)
+        if isinstance(value, bool) and name not in (self.column_formatters_export or {}):
+            return bool_text(value)  # 是/否, as clerks write it and the import reads it
         if isinstance(value, int | float | decimal.Decimal | datetime.date) and not isinstance(value, bool) \
                 and name not in (self.column_formatters_export or {}):
             return value  # typed in XLSX; CSV writes its text
@@ -376,17 +403,22 @@ class SecuredModelView(ModelView):
         return self._download(out.getvalue(), "xlsx",
                               "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
+    def get_export_name(self, export_type: str = "csv") -> str:
+        """``人员-杉山镇-2026-11-27.csv``: the screen, the user's one township or county, the day."""
+        return download_name(self.name, export_region_name(), datetime.date.today(), export_type)
+
     def _download(self, payload: bytes, export_type: str, mimetype: str) -> Response:
-        filename = secure_filename(self.get_export_name(export_type=export_type))
+        filename = self.get_export_name(export_type=export_type)
         return Response(payload, mimetype=mimetype,
-                        headers={"Content-Disposition": f"attachment;filename={filename}",
+                        headers={"Content-Disposition": content_disposition(filename),
                                  "Cache-Control": "no-store"})
 
     @pass_context
     def get_detail_value(self, context, model, name):
         if self._masked(name):
             return self._mask(name, getattr(model, name))
-        return super().get_detail_value(context, model, name)
+        value = super().get_detail_value(context, model, name)
+        return "" if value is None else value  # an empty enum cell, not "None"
 
     # -- forms --------------------------------------------------------------------------------------
     def scaffold_form(self):
@@ -620,6 +652,50 @@ def _contains(column, term: str):
     return column.ilike(pattern, escape="\\")
 
 
+def _term_condition(field, alias, term: str):
+    """Does ``field`` (on ``alias`` when the search joined its table) contain ``term``? Same rows as
+    ``_contains``, found through an index on PostgreSQL at any scale:
+
+    * three characters or more: ``ILIKE``, served by the trigram GIN indexes (revision 0005);
+    * one or two characters (trigrams need three): a person's name through ``search_grams @> ARRAY[…]``,
+      the GIN-indexed pieces of the name (``models.people.search_grams``); a pinyin column never holds a
+      Chinese character, so a Chinese term there is no condition at all.
+    """
+    column = field if alias is None else getattr(alias, field.key)
+    if len(term) > GRAM_MAX or db.session.get_bind().dialect.name != "postgresql" or not _gram_safe(term):
+        return _contains(column, term)
+    grams = _grams_column(field, alias) if field.key == "name" else None
+    if grams is not None:
+        from sqlalchemy import Text, cast
+        from sqlalchemy.dialects.postgresql import ARRAY, array
+
+        return grams.op("@>")(cast(array([term.lower()]), ARRAY(Text)))
+    if field.key in PINYIN_KEYS and not term.isascii():
+        return false()  # readings are ASCII letters: a Chinese character never occurs in them
+    return _contains(column, term)
+
+
+PINYIN_KEYS = ("name_pinyin", "name_initials")
+
+
+def _grams_column(field, alias):
+    """The ``search_grams`` beside a searched name (a mapped attribute or a table column), if any."""
+    if alias is not None:
+        return getattr(alias, "search_grams", None)
+    owner = getattr(field, "class_", None)
+    if owner is not None:
+        return getattr(owner, "search_grams", None)
+    table = getattr(field, "table", None)
+    return table.c.get("search_grams") if table is not None else None
+
+
+def _gram_safe(term: str) -> bool:
+    """A term whose characters fold case alike in Python and in PostgreSQL's ILIKE (ASCII, and the
+    caseless CJK ideographs), so its lower-cased form is the stored piece exactly."""
+    return all(ch.isascii() or "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
+               or "\U00020000" <= ch <= "\U0003134f" for ch in term)
+
+
 def _form_field_for(form, column_key: str) -> str:
     if column_key in form._fields:
         return column_key
@@ -650,19 +726,18 @@ def scoped_choices(owner_name: str, target, levels: tuple[str, ...] | None = Non
 
 
 class ScopedRegionFilter(FilterEqual):
-    """Equal-filter on a region column whose options are the user's regions, per request."""
+    """Equal-filter on a region column, chosen through a lookup (``views/region_lookup.py``): the page
+    carries no options (a province has ~2,000 townships), the browser asks for the regions in the user's
+    scope as the user types (``views/static/region_filter.js``, select2)."""
 
     def __init__(self, column, name, levels=None):
-        super().__init__(column, name, options=self._options)
+        # The type tells region_filter.js (through the page's filter groups) to make the field a lookup
+        # of regions of these levels.
+        super().__init__(column, name, data_type="region-lookup:" + ",".join(levels or ()))
         self.levels = levels
 
-    def _options(self):
-        from admin_app.scope import regions_in_scope
-
-        if not has_request_context():
-            return []  # computed per request in SecuredModelView._get_filter_groups
-
-        return [(r.id, r.name) for r in regions_in_scope(VIEW, self.levels)]
+    def get_options(self, view):
+        return None
 
     def clean(self, value):
         try:
@@ -671,3 +746,14 @@ class ScopedRegionFilter(FilterEqual):
             return -1
         return number if -INT64 <= number < INT64 else -1
 
+
+def export_region_name() -> str | None:
+    """The name of the user's one township or county (for file names); None for several regions or a
+    city-wide user."""
+    if not has_request_context():
+        return None
+    region_ids = {gr.region_id for gr in current_scope().grants}
+    if len(region_ids) != 1:
+        return None
+    region = db.session.get(Region, next(iter(region_ids)))
+    return region.name if region is not None and region.level in ("township", "county") else None

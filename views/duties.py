@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 
 from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -31,47 +31,10 @@ from models.duty_logic import (
     summarise,
     template_impact,
 )
-from models.enums import AdjustmentAction, DutyCategory, RegionLevel
+from models.enums import AdjustmentAction, DutyCategory
 
 from .base import STALE_MESSAGE
-
-
-class ScopedScreen(BaseView):
-    """A hand-made screen: login required, shown to users who may view ``access_model``."""
-
-    access_model: str = "Region"
-
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and current_scope().can(self.access_model, VIEW)
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        abort(404)
-
-
-def township_or_404(code: str, action: str = VIEW, model_name: str = "DutyAdjustment") -> Region:
-    """The township with ``code`` if the user may ``action`` ``model_name`` rows there; else 404."""
-    scope = current_scope()
-    if not scope.can(model_name, action):
-        abort(404)
-    stmt = select(Region).where(Region.code == str(code)[:12], Region.level == RegionLevel.TOWNSHIP.value)
-    ids = scope.region_ids(action, model_name)
-    if ids is not None:
-        stmt = stmt.where(Region.id.in_(ids))
-    township = db.session.scalar(stmt)
-    if township is None:
-        abort(404)
-    return township
-
-
-def townships_in_scope(model_name: str, action: str = VIEW) -> list[Region]:
-    stmt = select(Region).where(Region.level == RegionLevel.TOWNSHIP.value).order_by(Region.code)
-    ids = current_scope().region_ids(action, model_name)
-    if ids is not None:
-        stmt = stmt.where(Region.id.in_(ids))
-    return db.session.scalars(stmt).all()
-
+from .screens import ScopedScreen
 
 # -- the city template ---------------------------------------------------------------------------------
 
@@ -83,6 +46,10 @@ class DutyTemplateView(ScopedScreen):
     def _may(self, action: str) -> bool:
         return current_scope().allows(DutyTemplateEntry(), action)
 
+    def is_visible(self) -> bool:
+        # In the menu of those who maintain the city template; a clerk reads it through 职责分工.
+        return self._may(EDIT) or self._may(CREATE)
+
     def _page(self, errors: dict | None = None, form: dict | None = None, status: int = 200):
         entries = db.session.scalars(select(DutyTemplateEntry).order_by(
             DutyTemplateEntry.sort_order, DutyTemplateEntry.id)).all()
@@ -92,6 +59,7 @@ class DutyTemplateView(ScopedScreen):
         impact = template_impact(db.session, current_scope().region_ids(VIEW, "DutyAdjustment"))
         affected = sorted({t.name for per in impact.values() for t, changed in per if changed})
         body = self.render("duties/template.html", groups=groups, impact=impact, affected=affected,
+                           catalogue=_catalogue_titles(),
                            categories=DutyCategory.choices(), category_label=DutyCategory.label_of,
                            may_edit=self._may(EDIT), may_create=self._may(CREATE),
                            may_delete=self._may(DELETE), errors=errors or {}, form=form or {})
@@ -129,6 +97,13 @@ class DutyTemplateView(ScopedScreen):
             errors["post_title"] = _("请填写岗位名称")
         elif len(post_title) > 60:
             errors["post_title"] = _("岗位名称不能超过 60 个字")
+        elif (not ident or post_title != entry.post_title) and post_title not in _catalogue_titles() \
+                and request.form.get("new_post_title") != post_title:
+            # A typo ("武装部部张") would silently start a new post group: a title outside the city post
+            # catalogue is taken only when the user confirms it (the page offers the checkbox).
+            errors["post_title"] = _("“%(title)s”不是岗位目录中的岗位名称。请从列表中选择;确需新的岗位分组,"
+                                     "请勾选“确认新增岗位分组”后再保存", title=post_title)
+            errors["confirm_post_title"] = post_title
         if errors:
             return self._page(errors, request.form, 400)
         changed_text = ident and (entry.post_title, entry.text) != (post_title, wording or entry.duty.name)
@@ -192,7 +167,7 @@ class DutyDivisionView(ScopedScreen):
 
     @expose("/")
     def index(self):
-        townships = townships_in_scope("DutyAdjustment")
+        townships = current_scope().regions("DutyAdjustment")
         if len(townships) == 1:
             return redirect(url_for(".township", code=townships[0].code))
         rows = []
@@ -228,11 +203,11 @@ class DutyDivisionView(ScopedScreen):
 
     @expose("/<code>/")
     def township(self, code):
-        return self._page(township_or_404(code, VIEW))
+        return self._page(current_scope().region_or_404(code, "DutyAdjustment", VIEW))
 
     @expose("/<code>/adjust", methods=["POST"])
     def adjust(self, code):
-        township = township_or_404(code, CREATE)
+        township = current_scope().region_or_404(code, "DutyAdjustment", CREATE)
         form = request.form
         action = form.get("action")
         errors: dict[str, str] = {}
@@ -274,16 +249,17 @@ class DutyDivisionView(ScopedScreen):
                 errors.setdefault(name, _(message))
         if errors:
             db.session.rollback()
-            return self._page(township_or_404(code, CREATE), errors, form, 400)
+            return self._page(current_scope().region_or_404(code, "DutyAdjustment", CREATE), errors, form, 400)
         db.session.flush()
         db.session.commit()
         flash(_("已保存职责调整"), "success")
-        return redirect(url_for(".township", code=township.code))
+        # "#top": the form posted to …#adjust (a refusal lands at the form); the saved page starts at the top
+        return redirect(url_for(".township", code=township.code, _anchor="top"))
 
     @expose("/<code>/revert", methods=["POST"])
     def revert(self, code):
         """Back to the template for one line or the whole township: delete the adjustments, audited."""
-        township = township_or_404(code, DELETE)
+        township = current_scope().region_or_404(code, "DutyAdjustment", DELETE)
         if request.form.get("all"):
             ids = None
         else:
@@ -308,7 +284,7 @@ class DutyDivisionView(ScopedScreen):
         except (StaleDataError, IntegrityError):
             db.session.rollback()
             flash(_("这些调整已被他人同时恢复或修改,未重复操作。请核对当前职责分工"), "error")
-            return self._page(township_or_404(code, VIEW), status=409)
+            return self._page(current_scope().region_or_404(code, "DutyAdjustment", VIEW), status=409)
         for duty in local_duties:  # a local duty nothing refers to any more goes with its addition
             used = db.session.scalar(select(func.count()).select_from(DutyAdjustment)
                                      .where(DutyAdjustment.duty_id == duty.id))
@@ -322,9 +298,16 @@ class DutyDivisionView(ScopedScreen):
             # matched the rows ours expected. Nothing of ours is written; the page shows the result.
             db.session.rollback()
             flash(_("这些调整已被他人同时恢复或修改,未重复操作。请核对当前职责分工"), "error")
-            return self._page(township_or_404(code, VIEW), status=409)
+            return self._page(current_scope().region_or_404(code, "DutyAdjustment", VIEW), status=409)
         flash(_("已恢复为全市模板(撤销 %(n)s 项调整)", n=len(adjustments)), "success")
         return redirect(url_for(".township", code=township.code))
+
+
+def _catalogue_titles() -> list[str]:
+    """The post titles of the city post catalogue (岗位目录), in its order."""
+    from models import PostType
+
+    return list(db.session.scalars(select(PostType.title).order_by(PostType.sort_order, PostType.id)))
 
 
 def _int(value) -> int:

@@ -16,15 +16,16 @@ from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Integer, Numeric, String, inspect
 from sqlalchemy.orm import RelationshipProperty
+from flask_admin.contrib.sqla.fields import QuerySelectField
 from wtforms import HiddenField
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from models import Region, scoped_models
 
 from .base import ScopedAjaxLoader, ScopedRegionFilter, SecuredModelView, scoped_choices
 from .importer import ImportMixin
 
-MENU_ORDER = ["组织机构", "人员", "职责与计划", "退役军人服务", "民兵", "系统管理"]
+MENU_ORDER = ["组织机构", "人员", "职责与计划", "退役军人服务", "民兵", "打印", "系统管理"]
 PINYIN_FIELDS = ("name", "name_pinyin", "name_initials")
 
 
@@ -43,8 +44,11 @@ def _column_info(model, name: str) -> dict:
 
 
 def _joined_label(first: str, second: str) -> str:
-    """Two schema labels as one, translated ("人员" + "姓名" → "人员姓名", "Person Name")."""
+    """Two schema labels as one, translated ("人员" + "姓名" → "人员姓名", "Person Name"); a second label
+    that already names the first is used alone ("岗位" + "岗位名称" → "岗位名称", not "岗位岗位名称")."""
     a, b = gettext(first), gettext(second)
+    if b.lower().startswith(a.lower()):
+        return b
     return f"{a}{b}" if (a, b) == (first, second) else f"{a} {b}"
 
 
@@ -71,7 +75,7 @@ def labels_for(model, translate: bool = False) -> dict:
             first = _column_info(model, rel).get("label", rel)
             second = _column_info(target, col).get("label", col)
             labels[name] = (LazyString(_joined_label, first, second) if translate
-                            else f"{first}{second}")
+                            else second if second.startswith(first) else f"{first}{second}")
     return labels
 
 
@@ -96,10 +100,15 @@ def _filters(model, names: list[str]) -> list:
     mapper = inspect(model)
     labels = labels_for(model, translate=True)
     enums = _enum_columns(model)
+    # "filter_options": {column: "module:function"}: a drop-down whose (value, label) pairs the function
+    # returns, per request (e.g. 变更记录's tables by their Chinese names).
+    options = getattr(model, "__admin__", {}).get("filter_options", {})
     out: list = []
     for name in names:
         label = labels.get(name, name)
-        if name in enums:
+        if name in options:
+            out.append(FilterEqual(getattr(model, name), label, options=_dotted(options[name])))
+        elif name in enums:
             out.append(FilterEqual(getattr(model, name), label, options=_choices(enums[name])))
         elif name in mapper.relationships and mapper.relationships[name].mapper.class_ is Region:
             (local,) = mapper.relationships[name].local_columns
@@ -177,6 +186,30 @@ def column_validators(column) -> list:
     return []
 
 
+class RequiredQuerySelectField(QuerySelectField):
+    """A required drop-down that starts empty: nothing is preselected (the first post of the list was, so a
+    hurried clerk appointed everyone 武装部部长), and leaving it empty is refused next to the field."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_blank"] = True
+        kwargs.setdefault("blank_text", _l("请选择…"))
+        kwargs["validators"] = [DataRequired() if isinstance(v, InputRequired) else v
+                                for v in kwargs.get("validators", [])]
+        super().__init__(*args, **kwargs)
+
+
+def _form_overrides(model) -> dict[str, type]:
+    """Required many-to-one drop-downs (not the ajax look-ups) start empty."""
+    ajax = set(getattr(model, "__admin__", {}).get("ajax", []))
+    out = {}
+    for rel in inspect(model).relationships:
+        if rel.direction.name != "MANYTOONE" or rel.key in ajax:
+            continue
+        if not any(col.nullable for col in rel.local_columns):
+            out[rel.key] = RequiredQuerySelectField
+    return out
+
+
 def _form_args(model) -> dict[str, dict]:
     """Scoped query factories for every drop-down relationship field (ajax fields use their loader), and
     the bounds of every integer, decimal and text column."""
@@ -209,10 +242,15 @@ def _inline(model, name: str):
     meta = getattr(child, "__admin__", {})
     back = rel.back_populates
     columns = [c for c in meta.get("form", []) if c != back] or None
+    # The inline block's heading ("添加 计划事项", "计划事项 1"): the relationship's label, else the child's
+    # screen name; never the attribute name ("Items").
+    label = _column_info(model, name).get("label") or meta.get("name")
     inline = VersionedInlineForm(
         child,
+        form_label=_l(label) if label else None,
         form_columns=["id", *columns] if columns else None,
         form_args={k: v for k, v in _form_args(child).items() if k != back},
+        form_overrides={k: v for k, v in _form_overrides(child).items() if k != back},
         column_labels=labels_for(child, translate=True),
         form_choices={k: _choices(e) for k, e in _enum_columns(child).items()},
     )
@@ -221,6 +259,12 @@ def _inline(model, name: str):
 
         inline.inline_converter = InlineOneToOneModelConverter
     return inline
+
+
+def _link_columns(model) -> list[str]:
+    """Foreign-key columns shown through their relationship (``parent`` rather than ``parent_id``)."""
+    return sorted({col.key for rel in inspect(model).relationships if rel.direction.name == "MANYTOONE"
+                   for col in rel.local_columns if col.key != "id"})
 
 
 def _default_sort(spec: str):
@@ -254,7 +298,8 @@ def build_view_class(model) -> type[SecuredModelView]:
     ajax = {name: ScopedAjaxLoader(name, None, inspect(model).relationships[name].mapper.class_,
                                    fields=[f for f in PINYIN_FIELDS
                                            if hasattr(inspect(model).relationships[name].mapper.class_, f)]
-                                   or ["id"])
+                                   or ["id"],
+                                   placeholder=_ajax_placeholder(inspect(model).relationships[name].mapper.class_))
             for name in meta.get("ajax", [])}
     attrs = {
         "column_list": meta.get("list"),
@@ -267,11 +312,15 @@ def build_view_class(model) -> type[SecuredModelView]:
         "form_choices": {k: _choices(e) for k, e in enums.items()},
         "form_columns": meta.get("form"),
         "form_args": _form_args(model),
+        "form_overrides": _form_overrides(model),
         "form_ajax_refs": ajax or None,
         "inline_models": [_inline(model, n) for n in meta.get("inline", [])] or None,
         "column_default_sort": _default_sort(meta.get("sort", "-id")),
-        "column_details_exclude_list": ["password_hash", "name_pinyin", "name_initials", "path", "version"],
+        "column_details_exclude_list": ["password_hash", "name_pinyin", "name_initials", "search_grams", "path",
+                                        "version",
+                                        *_link_columns(model)],
         "search_exact": tuple(meta.get("search_exact", ())),
+        "search_sensitive": tuple(meta.get("search_sensitive", ())),
         "sensitive_columns": tuple(getattr(model, "__sensitive__", ())),
         "read_only": bool(meta.get("read_only")),
         "details_extra_template": meta.get("details_extra"),
@@ -281,8 +330,93 @@ def build_view_class(model) -> type[SecuredModelView]:
         attrs["column_formatters"] = formatters
         attrs["column_formatters_detail"] = formatters
         attrs["column_formatters_export"] = {name: _plain(fn) for name, fn in formatters.items()}
-    bases = (SecuredModelView,) if attrs["read_only"] else (ImportMixin, SecuredModelView)
+    attrs.update(
+        menu_rule=meta.get("menu", True),
+        column_type_formatters=LIST_FORMATTERS,
+        column_type_formatters_detail=DETAIL_FORMATTERS,
+    )
+    bases = (MenuMixin, SecuredModelView) if attrs["read_only"] else (MenuMixin, ImportMixin, SecuredModelView)
     return type(f"{model.__name__}Admin", bases, attrs)
+
+
+def _ajax_placeholder(target) -> LazyString:
+    """The prompt of an ajax look-up: what to type ("输入姓名、拼音或首字母查找"), never "请选择模型"."""
+    if all(hasattr(target, f) for f in PINYIN_FIELDS):
+        return _l("输入姓名、拼音或首字母查找")
+    return _l("输入名称查找")
+
+
+PINYIN_COLUMNS = ("name_pinyin", "name_initials")
+
+
+class MenuMixin:
+    """Menu metadata of a generated screen (``__admin__["menu"]``) and the texts it shows around its rows.
+
+    ``"menu": True`` (default) lists the screen in its category; ``False`` keeps it out of the menu (a
+    hand-made screen over the same table links to it); ``"edit"`` / ``"create"`` lists it only for users
+    with that right (the city's templates are in the city admin's menu, not in a clerk's).
+    """
+
+    menu_rule: bool | str = True
+
+    def is_visible(self) -> bool:
+        if self.menu_rule is False:
+            return False
+        if isinstance(self.menu_rule, str):
+            return self._right(self.menu_rule)
+        return True
+
+    def scaffold_inline_form_models(self, form_class):
+        """Inline blocks titled with the schema's label: Flask-Admin's one-to-one inline ignores
+        ``form_label`` and would title the block from the attribute ("Veteran Profile")."""
+        form_class = super().scaffold_inline_form_models(form_class)
+        for inline in self.inline_models or ():
+            label = getattr(inline, "form_label", None)
+            for rel in inspect(self.model).relationships:
+                unbound = getattr(form_class, rel.key, None)
+                if label and rel.mapper.class_ is inline.model and hasattr(unbound, "kwargs"):
+                    unbound.kwargs["label"] = label
+        return form_class
+
+    def search_placeholder(self) -> str | None:
+        """What the search box finds, in labels ("姓名、拼音或首字母"), each named once."""
+        parts: list[str] = []
+        for name in self.column_searchable_list or ():
+            key = str(name).rsplit(".", 1)[-1]
+            text = gettext("拼音或首字母") if key in PINYIN_COLUMNS else str(self.column_labels.get(name, name))
+            if text not in parts:
+                parts.append(text)
+        return gettext("查找:%(fields)s", fields="、".join(parts)) if parts else None
+
+
+def _bool_cell(view, value, name) -> str:
+    return gettext("是") if value else gettext("否")
+
+
+def _datetime_cell(view, value, name) -> str:
+    """Minutes in the configured time zone (stored naive UTC); no microseconds."""
+    from flask_babel import format_datetime
+
+    return format_datetime(value, "yyyy-MM-dd HH:mm")
+
+
+def _date_cell(view, value, name) -> str:
+    return value.isoformat()
+
+
+def _formatters(base: dict) -> dict:
+    import datetime
+
+    out = dict(base)
+    out.update({bool: _bool_cell, datetime.datetime: _datetime_cell, datetime.date: _date_cell,
+                type(None): lambda view, value, name: ""})
+    return out
+
+
+from flask_admin.model import typefmt  # noqa: E402
+
+LIST_FORMATTERS = _formatters(typefmt.BASE_FORMATTERS)
+DETAIL_FORMATTERS = _formatters(typefmt.DETAIL_FORMATTERS)
 
 
 def build_views(db) -> list[SecuredModelView]:

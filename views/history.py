@@ -12,6 +12,7 @@ import decimal
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import login_required
 from sqlalchemy import inspect
@@ -115,28 +116,158 @@ def restore(log_id: int):
 
 
 def format_snapshot(view, context, entry: AuditLog, name: str):
-    """修改前 / 修改后 as a clerk reads them: the Chinese label of each field with its value, changed
-    fields marked, sensitive values masked for users without 查看敏感信息 on the audited table."""
+    """修改前 / 修改后 as a clerk reads them: the Chinese label of each field with its value (linked rows
+    by name, enum labels, 是/否), changed fields marked, sensitive values masked for users without
+    查看敏感信息 on the audited table."""
     from markupsafe import Markup, escape
-
-    from admin_app import privacy
 
     values = getattr(entry, name)
     if not values:
         return ""
-    model = _model_for_table(entry.table_name)
-    shown = privacy.mask_snapshot(model, values, privacy.may_see(model) if model is not None else False)
+    reader = _Reader(_model_for_table(entry.table_name))
+    shown = _shown_snapshot(entry, values)
     other = entry.after if name == "before" else entry.before
-    labels = {}
-    if model is not None:
-        labels = {attr.key: attr.columns[0].info.get("label", attr.key) for attr in inspect(model).column_attrs}
     rows = []
     for key, value in shown.items():
-        if key in ("version", "created_at", "updated_at", "name_pinyin", "name_initials", "path"):
+        if key in HIDDEN_KEYS:
             continue
         changed = other is not None and other.get(key) != values.get(key)
-        text = "" if value is None else value
         rows.append(Markup('<tr class="{cls}"><th>{label}</th><td>{value}</td></tr>').format(
-            cls="table-warning" if changed else "", label=_(labels.get(key, key)), value=text))
+            cls="table-warning" if changed else "", label=reader.label(key), value=reader.value(key, value)))
     return Markup('<table class="table table-sm audit-snapshot mb-0">{}</table>').format(
         Markup("").join(rows)) if rows else escape("")
+
+
+# -- reading the audit: Chinese names, linked rows by name, a timeline per record ----------------------
+ACTION_LABELS = {"create": "新建", "update": "修改", "delete": "删除", "restore": "恢复",
+                 "bulk-create": "批量新建", "bulk-update": "批量修改", "bulk-delete": "批量删除",
+                 "export": "导出", "print": "打印"}
+HIDDEN_KEYS = ("id", "version", "created_at", "updated_at", "name_pinyin", "name_initials", "search_grams", "path")
+NOT_VISIBLE = "(无权查看)"
+TIMELINE_LIMIT = 20
+
+
+def action_label(action: str | None) -> str:
+    return _(ACTION_LABELS[action]) if action in ACTION_LABELS else (action or "")
+
+
+def table_label(table_name: str | None) -> str:
+    """The Chinese name of the table's screen (人员, 年度工作计划 …), else the table name."""
+    model = _model_for_table(table_name or "")
+    meta = getattr(model, "__admin__", None) if model is not None else None
+    return _(meta["name"]) if meta and meta.get("name") else (table_name or "")
+
+
+def table_options() -> list[tuple[str, str]]:
+    """(table name, Chinese name) of every audited screen, for the 变更记录 filter."""
+    out = []
+    for mapper in Base.registry.mappers:
+        model = mapper.class_
+        if hasattr(model, "__admin__") and model.__tablename__ != "audit_log":
+            out.append((model.__tablename__, table_label(model.__tablename__)))
+    return sorted(out, key=lambda pair: pair[1])
+
+
+def action_options() -> list[tuple[str, str]]:
+    return [(key, _(label)) for key, label in ACTION_LABELS.items()]
+
+
+def format_action(view, context, entry: AuditLog, name: str):
+    return action_label(entry.action)
+
+
+def format_table(view, context, entry: AuditLog, name: str):
+    return table_label(entry.table_name)
+
+
+class _Reader:
+    """Turns snapshot values into what a clerk reads: labels, enum labels, 是/否, linked rows by name
+    (looked up through the user's scope; a row they may not see shows as 无权查看), masked values."""
+
+    def __init__(self, model):
+        self.model = model
+        self.columns = {attr.key: attr.columns[0] for attr in inspect(model).column_attrs} if model else {}
+        self._names: dict[tuple, str] = {}
+
+    def label(self, key: str) -> str:
+        column = self.columns.get(key)
+        label = column.info.get("label") if column is not None else None
+        return _(label) if label else key
+
+    def value(self, key: str, value) -> str:
+        column = self.columns.get(key)
+        if value is None or value == "":
+            return ""
+        if column is None:
+            return str(value)
+        if column.foreign_keys and isinstance(value, int):
+            return self.linked(column, value)
+        choices = column.info.get("choices")
+        if choices is not None and isinstance(value, str):
+            return _(choices.label_of(value)) if hasattr(choices, "label_of") else value
+        if isinstance(value, bool):
+            return _("是") if value else _("否")
+        if isinstance(value, str) and len(value) > 19 and value[10:11] == "T":  # ISO date-time
+            return value[:16].replace("T", " ")
+        return str(value)
+
+    def linked(self, column, ident: int) -> str:
+        (fk,) = list(column.foreign_keys)[:1]
+        target = _model_for_table(fk.column.table.name)
+        key = (fk.column.table.name, ident)
+        if key not in self._names:
+            if target is None:
+                self._names[key] = f"#{ident}"
+            else:
+                row = current_scope().filter(db.session.query(target), target, VIEW) \
+                    .filter(target.id == ident).first()
+                self._names[key] = str(row) if row is not None else _(NOT_VISIBLE)
+        return self._names[key]
+
+
+def _shown_snapshot(entry: AuditLog, values: dict | None) -> dict:
+    from admin_app import privacy
+
+    if not values:
+        return {}
+    model = _model_for_table(entry.table_name)
+    return privacy.mask_snapshot(model, values, privacy.may_see(model) if model is not None else False) or {}
+
+
+def entry_changes(entry: AuditLog, reader: _Reader | None = None) -> list[dict]:
+    """The fields an entry changed: label, before, after (as read), masked and named."""
+    reader = reader or _Reader(_model_for_table(entry.table_name))
+    before, after = _shown_snapshot(entry, entry.before), _shown_snapshot(entry, entry.after)
+    raw_before, raw_after = entry.before or {}, entry.after or {}
+    out = []
+    for key in dict.fromkeys([*raw_before, *raw_after]):
+        if key in HIDDEN_KEYS:
+            continue
+        if entry.action in ("update", "restore") and raw_before.get(key) == raw_after.get(key):
+            continue
+        old, new = reader.value(key, before.get(key)), reader.value(key, after.get(key))
+        if entry.action in ("create", "delete") and not (old or new):
+            continue
+        out.append({"label": reader.label(key), "before": old, "after": new})
+    return out
+
+
+@bp.app_template_global()
+def record_timeline(obj) -> list[dict]:
+    """Changes of one record, newest first, for its details page (only for users who may read the audit)."""
+    scope = current_scope()
+    table = getattr(type(obj), "__tablename__", None)
+    if table in (None, "audit_log") or getattr(obj, "id", None) is None or not scope.can(AuditLog, VIEW):
+        return []
+    entries = scope.filter(db.session.query(AuditLog), AuditLog, VIEW).filter(
+        AuditLog.table_name == table, AuditLog.row_id == obj.id).order_by(
+        AuditLog.at.desc(), AuditLog.id.desc()).limit(TIMELINE_LIMIT).all()
+    reader = _Reader(type(obj))
+    return [{"id": e.id, "who": (e.user.display_name or e.user.username) if e.user else (e.actor or ""),
+             "at": format_datetime(e.at, "yyyy-MM-dd HH:mm") if e.at else "", "action": action_label(e.action),
+             "changes": entry_changes(e, reader)} for e in entries]
+
+
+@bp.app_template_global()
+def audit_entry_changes(entry: AuditLog) -> list[dict]:
+    return entry_changes(entry)

@@ -7,15 +7,15 @@ job id answers 404, whoever asks. The page polls ``/admin/jobs/<id>.json`` every
 
 from __future__ import annotations
 
-from flask import abort, current_app, jsonify, redirect, request, send_file, url_for
-from flask_admin import BaseView, expose
+from flask import abort, current_app, jsonify, send_file, url_for
+from flask_admin import expose
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 
 from admin_app.jobs import result_file
 from admin_app.scope import VIEW, current_scope, get_or_404
 from models import Job, JobKind, JobStatus
+from views.screens import ScopedScreen
 
 LIST_LIMIT = 100
 
@@ -38,14 +38,10 @@ def job_json(job: Job) -> dict:
     }
 
 
-class JobsView(BaseView):
-    """Any logged-in user has this screen; it shows only their own jobs."""
+class JobsView(ScopedScreen):
+    """Any logged-in user has this screen; it shows only their own jobs (owner-scoped rows)."""
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated
-
-    def inaccessible_callback(self, name, **kwargs):
-        return redirect(url_for("auth.login", next=request.full_path))
+    access_model = None
 
     @expose("/")
     def index(self):

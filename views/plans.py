@@ -22,7 +22,7 @@ from models.enums import PlanStatus
 from models.plans import find_plan, instantiate_plan, plan_progress, plan_year_error
 
 from .base import STALE_MESSAGE
-from .duties import ScopedScreen, township_or_404, townships_in_scope
+from .screens import ScopedScreen
 
 
 def _year(value, default: int | None = None) -> int | None:
@@ -41,7 +41,7 @@ class PlanProgressView(ScopedScreen):
         today = datetime.date.today()
         scope = current_scope()
         rows = []
-        for township in townships_in_scope("AnnualPlan"):
+        for township in current_scope().regions("AnnualPlan"):
             plan = db.session.scalar(scope.filter(
                 select(AnnualPlan).where(AnnualPlan.township_id == township.id, AnnualPlan.year == year)
                 .options(selectinload(AnnualPlan.items)), AnnualPlan, VIEW))
@@ -62,7 +62,7 @@ class PlanProgressView(ScopedScreen):
 
     @expose("/instantiate", methods=["POST"])
     def instantiate(self):
-        township = township_or_404(request.form.get("code", ""), CREATE, "AnnualPlan")
+        township = current_scope().region_or_404(request.form.get("code", ""), "AnnualPlan", CREATE)
         year = _year(request.form.get("year"))
         message = plan_year_error(year)
         if message:
@@ -80,7 +80,7 @@ class PlanProgressView(ScopedScreen):
 
     @expose("/<code>/<int:year>/")
     def plan(self, code, year):
-        township = township_or_404(code, VIEW, "AnnualPlan")
+        township = current_scope().region_or_404(code, "AnnualPlan", VIEW)
         if plan_year_error(year):
             abort(404)
         return self._plan_page(township, year)

@@ -6,9 +6,8 @@ Only the cells that differ from ``admin_app.scope.default_rights`` are stored (`
 from __future__ import annotations
 
 from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView, expose
+from flask_admin import expose
 from flask_babel import gettext as _
-from flask_login import current_user
 from sqlalchemy import select
 
 from admin_app.extensions import db
@@ -24,12 +23,9 @@ from admin_app.scope import rights_table as rights_in_force
 from models import Role, scoped_models
 from models.rights import RolePermission
 
+from .screens import ScopedScreen
+
 FIELD_PREFIX = "cell"
-
-
-def is_city_admin() -> bool:
-    """A city-level role (from the role, not from where the region sits in the tree)."""
-    return current_scope().is_global
 
 
 def model_labels() -> dict[str, str]:
@@ -83,16 +79,11 @@ def save_grid(checked: set[tuple[str, str, str]]) -> int:
     return changed
 
 
-class RightsView(BaseView):
-    """权限配置: who may do what, per role, model and action."""
+class RightsView(ScopedScreen):
+    """权限配置: who may do what, per role, model and action (city-level roles only)."""
 
-    def is_accessible(self) -> bool:
-        return current_user.is_authenticated and is_city_admin()
-
-    def inaccessible_callback(self, name, **kwargs):
-        if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.full_path))
-        abort(404)
+    def allowed(self) -> bool:
+        return current_scope().is_global
 
     @expose("/", methods=("GET", "POST"))
     def index(self):
