@@ -100,12 +100,14 @@ run: system-run venv translations seed
 	APP_ENV=development $(FLASK) run --host $(HOST) --port $(PORT)
 
 # pytest exits 5 when it collected nothing: that is a failure here too (make stops on any non-zero exit).
+# The browser tests (Chromium) drive the app the same way whatever the database: they run in the SQLite
+# pass; the PostgreSQL pass runs everything else.
 test: system-test venv translations
 	@echo "== test suite on SQLite =="
 	env -u TEST_DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
 	  echo "== test suite on PostgreSQL ($${TEST_DATABASE_URL}) =="; \
-	  $(PY) -m pytest $(PYTEST_ARGS); \
+	  $(PY) -m pytest -m "not browser" $(PYTEST_ARGS); \
 	else \
 	  echo "TEST_DATABASE_URL is not set: skipped the PostgreSQL run"; \
 	fi

@@ -70,10 +70,8 @@ def _model_groups() -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], 
 
 def default_rights() -> dict[str, dict[str, frozenset[str]]]:
     """Role → model name → actions, before any change made in the rights screen."""
-    township, city, admin, internal = _model_groups()
+    township, city, admin, _internal = _model_groups()
     rights: dict[str, dict[str, frozenset[str]]] = {r.value: {} for r in Role}
-    for name in internal:
-        rights[Role.CITY_ADMIN.value][name] = _ALL
     for name in (*township, *city, *admin):
         rights[Role.CITY_ADMIN.value][name] = _ALL
         rights[Role.VIEWER.value][name] = _READ if name not in admin else frozenset()
@@ -122,6 +120,10 @@ def load_rights_from_db() -> dict[str, dict[str, frozenset[str]]]:
                 actions.add(cell.action)
             else:
                 actions.discard(cell.action)
+    # Tables without a screen (the rights overrides themselves, login bookkeeping) are not in the grid:
+    # city admins hold every right on them.
+    for name in _model_groups()[3]:
+        rights[Role.CITY_ADMIN.value][name] = set(ACTIONS)
     return {role: {name: frozenset(actions) for name, actions in models.items()}
             for role, models in rights.items()}
 

@@ -433,3 +433,25 @@ def candidates(session: Session, township: Region, year: int, *, keywords: list[
         out.append(Candidate(profile, age, matched, score, membership))
     out.sort(key=lambda c: (-c.score, c.age if c.age is not None else 99, c.person.name_pinyin, c.person.id))
     return out
+
+
+def unit_sizes(units: list[MilitiaUnit], direct: dict[int, int]) -> dict[int, int]:
+    """Members of each unit including its sub-units (a 连's size counts its 排 and 班); ``direct`` maps a
+    unit id to the members placed in that unit itself."""
+    children: dict[int, list[int]] = {}
+    for u in units:
+        if u.parent_id is not None:
+            children.setdefault(u.parent_id, []).append(u.id)
+    sizes: dict[int, int] = {}
+
+    def total(uid: int, seen: frozenset = frozenset()) -> int:
+        if uid in sizes:
+            return sizes[uid]
+        if uid in seen:  # a cycle the rules refuse; never loop on bad data
+            return 0
+        sizes[uid] = direct.get(uid, 0) + sum(total(c, seen | {uid}) for c in children.get(uid, []))
+        return sizes[uid]
+
+    for u in units:
+        total(u.id)
+    return sizes

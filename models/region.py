@@ -40,7 +40,8 @@ class Region(TimestampMixin, Base):
                                       info={"label": "区划代码", "description": "12 位统计用区划代码"})
     name: Mapped[str] = mapped_column(String(64), nullable=False, info={"label": "名称"})
     level: Mapped[str] = enum_column(RegionLevel, "级别")
-    parent_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("region.id"), index=True,
+                                                 info={"label": "上级区划"})
     path: Mapped[str] = mapped_column(String(160), nullable=False, info={"label": "路径"})
 
     parent: Mapped[Region | None] = relationship(remote_side=[id], back_populates="children",
@@ -51,7 +52,13 @@ class Region(TimestampMixin, Base):
         return self.name
 
     def compute_path(self) -> str:
-        return (self.parent.path if self.parent is not None else "") + self.code + "/"
+        parent = self.parent
+        if parent is None and self.parent_id is not None:  # only the id was set (imports, fixtures)
+            from sqlalchemy.orm import object_session
+
+            session = object_session(self)
+            parent = session.get(Region, self.parent_id) if session is not None else None
+        return (parent.path if parent is not None else "") + self.code + "/"
 
     def check(self) -> dict[str, str]:
         """Code format, level below the parent's, and the materialised path (descendants follow)."""

@@ -300,12 +300,13 @@ class UnitSection:
     planned: int | None
     depth: int
     rows: list[RosterRow]
+    size: int = 0  # members including sub-units
 
 
 def militia_unit_sections(session: Session, township: Region, year: int, sensitive: bool) -> list[UnitSection]:
     """The year's units in tree order, each with its members (and one section for those in no unit)."""
     from models.enums import MilitiaMemberStatus
-    from models.militia import memberships_of, units_of
+    from models.militia import memberships_of, unit_sizes, units_of
 
     units = units_of(session, township, year)
     members = memberships_of(session, township, year)
@@ -324,10 +325,12 @@ def militia_unit_sections(session: Session, township: Region, year: int, sensiti
 
     sections: list[UnitSection] = []
 
+    sizes = unit_sizes(units, {uid: len(ms) for uid, ms in by_unit.items() if uid is not None})
+
     def walk(parent_id, depth):
         for u in children.get(parent_id, []):
             sections.append(UnitSection(u.name, MilitiaUnitType.label_of(u.kind), u.leader.name if u.leader else "",
-                                        u.planned_size, depth, rows(by_unit.get(u.id, []))))
+                                        u.planned_size, depth, rows(by_unit.get(u.id, [])), sizes.get(u.id, 0)))
             walk(u.id, depth + 1)
 
     walk(None, 0)

@@ -63,8 +63,6 @@ class Crawl:
         if response is None or response.status != 200:
             self.failures.append(f"{self.role} {path}: HTTP {response.status if response else '?'}")
             return False
-        self.page.wait_for_load_state("load")
-        self.check(path)
         return True
 
     def check(self, where: str) -> None:
@@ -121,9 +119,8 @@ class Crawl:
             add.click()
             if page.locator(".inline-field.fresh").count() != before + 1:
                 self.failures.append(f"{self.role} {path}: inline add did nothing")
-        for choice in page.locator(".select2-container:visible a.select2-choice").all()[:4]:
+        for choice in page.locator(".select2-container:visible a.select2-choice").all()[:3]:
             choice.click()
-            page.wait_for_timeout(150)
             page.keyboard.press("Escape")
         for picker in page.locator("input[data-role=datepicker]:visible").all()[:2]:
             picker.click()
@@ -157,12 +154,15 @@ def test_every_screen_works_in_chinese_under_the_csp(live_server, open_as, role)
     urls = crawl.menu_urls()
     assert len(urls) >= 8, urls
     for url in urls:
-        if not crawl.visit(url):
+        # 20 rows are enough to see every column and control; the city's 50-row pages only cost time
+        if not crawl.visit(url + ("&" if "?" in url else "?") + "page_size=20"):
             continue
         if page.locator("table.model-list").count():
             crawl.crawl_list(url)
         elif page.locator("form.admin-form").count():
             crawl.exercise_form(url)
+        else:
+            crawl.check(url)
     assert not crawl.failures, "\n".join(crawl.failures)
 
 

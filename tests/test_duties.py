@@ -286,7 +286,8 @@ def test_city_admin_edits_template_and_sees_affected_townships(client, world, lo
     page = client.get("/admin/duty-template/").get_data(as_text=True)
     assert "模板已更新" in page and "杉山镇" in page
     rv = client.post("/admin/duty-template/line", data={"post_title": "干事", "duty_name": "国防教育",
-                                                         "category": "armed_forces"})
+                                                         "category": "armed_forces",
+                                                         "new_post_title": "干事"})  # a confirmed new group
     assert rv.status_code == 302
     db.session.expire_all()
     assert db.session.scalar(select(DutyTemplateEntry).where(DutyTemplateEntry.post_title == "干事")) is not None

@@ -20,14 +20,16 @@ _counter = itertools.count(1)
 @pytest.fixture()
 def linked_rows(world, db):
     """One row of each kind a form may link to, inside 杉山镇."""
-    from models import AnnualPlan, Duty, Person, Post
+    from models import AnnualPlan, Appointment, Duty, Person, Post
 
     person = Person(name="王建军", region=world.shanshan)
     post = Post(region=world.shanshan, title="武装部部长", side="armed_forces",
-                post_type=post_type("武装部部长"))
+                post_type=post_type("武装部部长", headcount=3))
     duty = Duty(name="民兵整组", category="armed_forces")
     plan = AnnualPlan(township=world.shanshan, year=2026, title="2026 年度大项工作计划")
-    db.session.add_all([person, post, duty, plan])
+    # 王建军 holds a post, so he may also handle service records (a handler is township staff).
+    staff = Appointment(person=person, post=post, start_on=datetime.date(2020, 1, 1))
+    db.session.add_all([person, post, duty, plan, staff])
     db.session.commit()
     return world
 

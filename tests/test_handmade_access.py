@@ -49,8 +49,8 @@ def _fill(rule, world, foreign) -> str | None:
     """The rule's URL with 田坪镇's code and ids, or None when a parameter is unknown."""
     values = {}
     for arg in rule.arguments:
-        if arg == "code":
-            values[arg] = world.tianping.code
+        if arg == "code":  # a county's batch print takes the county (新化县), the rest the township
+            values[arg] = world.xinhua.code if "org-charts" in rule.rule else world.tianping.code
         elif arg == "year":
             values[arg] = YEAR
         elif arg == "item_id":
@@ -59,6 +59,8 @@ def _fill(rule, world, foreign) -> str | None:
             values[arg] = foreign["entry"].id
         elif arg in ("id", "adjustment_id"):
             values[arg] = foreign["adjustment"].id
+        elif arg == "record_id":
+            values[arg] = foreign["rows"]["ServiceRecord"].id
         elif arg == "job_id":
             values[arg] = 10**6  # no job of anyone's: 404 for all; ownership is tested in test_jobs
         else:

@@ -496,6 +496,21 @@ def test_size_vs_plan_per_unit(client, login, db, world, last_year):
     assert "缺 5" in detachment_row
 
 
+def test_a_company_counts_the_members_of_its_platoons_and_squads(client, login, db, world):
+    company = unit(db, world.shanshan, "基干民兵连", "company", planned_size=3)
+    platoon = unit(db, world.shanshan, "一排", "platoon", parent=company, planned_size=3)
+    squad = unit(db, world.shanshan, "一班", "squad", parent=platoon, planned_size=2)
+    for i, u in enumerate((company, platoon, squad)):
+        member(db, person(db, world.shanshan, f"连员{i}", 22 + i), world.shanshan, u=u)
+    db.session.commit()
+    login("shanshan")
+    page = client.get(f"/admin/militia/{world.shanshan.code}/{YEAR}/").get_data(as_text=True)
+    sizes = page.split('id="unit-sizes"')[1].split("</table>")[0]
+    rows = {r.split("</td>")[0].split(">")[-1]: r for r in sizes.split("<tr>")[2:]}
+    assert "<td>3</td><td>满编</td>" in rows["基干民兵连"].replace("\n", "").replace(" ", "")
+    assert "缺 1" in rows["一排"] and "缺 1" in rows["一班"]
+
+
 # -- prints -------------------------------------------------------------------------------------------------
 
 def pdf_text(data: bytes) -> str:

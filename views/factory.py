@@ -10,13 +10,13 @@ from __future__ import annotations
 import decimal
 import re
 
+from flask_admin.contrib.sqla.fields import QuerySelectField
 from flask_admin.contrib.sqla.filters import FilterEqual
 from flask_admin.model.form import InlineFormAdmin
 from flask_babel import LazyString, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Integer, Numeric, String, inspect
 from sqlalchemy.orm import RelationshipProperty
-from flask_admin.contrib.sqla.fields import QuerySelectField
 from wtforms import HiddenField
 from wtforms.validators import DataRequired, InputRequired, ValidationError
 

@@ -35,6 +35,7 @@ from models.militia import (
     reorg_status,
     rollover,
     roster_diff,
+    unit_sizes,
     units_of,
 )
 
@@ -116,10 +117,11 @@ def unit_rows(units: list[MilitiaUnit], members: list[MilitiaMembership]) -> lis
     for u in units:
         children.setdefault(u.parent_id if u.parent_id in ids else None, []).append(u)
     rows: list[dict] = []
+    sizes = unit_sizes(units, {uid: len(ms) for uid, ms in by_unit.items() if uid is not None})
 
     def walk(parent_id, depth):
         for u in children.get(parent_id, []):
-            size = len(by_unit.get(u.id, []))
+            size = sizes.get(u.id, 0)
             rows.append({"unit": u, "depth": depth, "members": by_unit.get(u.id, []), "size": size,
                          "gap": (u.planned_size - size) if u.planned_size is not None else None})
             walk(u.id, depth + 1)

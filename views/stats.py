@@ -40,6 +40,7 @@ from models.enums import (
     ServiceKind,
     ServiceStatus,
 )
+from models.militia import unit_sizes
 
 from .militia import militia_year
 from .screens import ScopedScreen
@@ -171,7 +172,9 @@ def year_stats(scope: Scope, region: Region, year: int) -> YearStats:
     units = f(select(MilitiaUnit, Region.name).join(Region, MilitiaUnit.township_id == Region.id)
               .where(MilitiaUnit.year == year).order_by(Region.code, MilitiaUnit.sort_order, MilitiaUnit.id),
               MilitiaUnit)
-    stats.units = [(township, u.name, u.kind, u.planned_size, sizes.get(u.id, 0)) for u, township in s.execute(units)]
+    found = s.execute(units).all()
+    totals = unit_sizes([u for u, _t in found], sizes)  # a 连 counts its 排 and 班
+    stats.units = [(township, u.name, u.kind, u.planned_size, totals.get(u.id, 0)) for u, township in found]
 
     items = f(select(PlanItem.status, func.count()).join(AnnualPlan, PlanItem.plan_id == AnnualPlan.id)
               .where(AnnualPlan.year == year, PlanItem.status != PlanStatus.DROPPED.value)
