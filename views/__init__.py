@@ -39,13 +39,13 @@ def init_admin(app, db) -> Admin:
     admin = Admin(app, name="一部一站 合署办公管理平台", index_view=HomeView(name=_l("首页"), url="/admin"),
                   theme=_theme(), csp_nonce_generator=csp_nonce)
     from .duties import DutyDivisionView, DutyTemplateView
+    from .intake import IntakeView, OpenItemsView, veterans_window_figures
     from .jobs import JobsView
     from .militia import MilitiaView
-    from .stats import StatsView
-    from .plans import PlanProgressView
-    from .intake import IntakeView, OpenItemsView, veterans_window_figures
     from .people_file import PersonFileView
+    from .plans import PlanProgressView
     from .rights import RightsView
+    from .stats import StatsView
 
     # The task screens come first in their menu group; the generated lists they cover are reached from
     # them (``__admin__["menu"]``), the others follow.
