@@ -137,3 +137,29 @@ def restorable_values(model, values: dict) -> dict:
         if attr.key in values and attr.key not in skip and not is_secret(column) and not is_bookkeeping(column):
             out[attr.key] = values[attr.key]
     return out
+
+
+def record_access(kind: str, model_name: str, count: int, detail: str = "") -> None:
+    """Reads of personal data that leave the screen (exports, prints) are audited too: one row per export
+    or print with who (the logged-in user), what (the table, ``kind`` "export"/"print"), when and how
+    many rows (``summary`` and ``after.rows``). A read is no ORM change for the gate to check, so it is
+    written here, beside the gate's own audit rows, on the session's connection and committed at once."""
+    from flask import has_request_context
+    from flask_login import current_user
+
+    from admin_app.extensions import db
+    from admin_app.privacy import _model_class
+    from admin_app.scope import current_scope
+
+    model = _model_class(model_name)
+    user = current_user if has_request_context() and current_user.is_authenticated else None
+    grants = sorted(current_scope().grants, key=lambda g: len(g.path)) if user else []
+    values = {
+        "at": utcnow(), "user_id": user.id if user else None, "actor": (user.username if user else "system")[:60],
+        "action": kind[:20], "table_name": getattr(model, "__tablename__", model_name)[:40], "row_id": None,
+        "region_id": grants[0].region_id if grants else None,  # the widest grant: supervisors see it
+        "summary": f"{kind} {count} 行 {detail}".strip()[:200],
+        "before": None, "after": {"rows": count, **({"detail": detail} if detail else {})},
+    }
+    db.session.connection().execute(audit_table().insert().values(values))
+    db.session.commit()

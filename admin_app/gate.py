@@ -334,7 +334,7 @@ class _Checker:
         groups = [(c,) for c in table.columns if c.unique]
         groups += [tuple(con.columns) for con in table.constraints if isinstance(con, UniqueConstraint)]
         for cols in dict.fromkeys(groups):
-            values = tuple(getattr(obj, c.key) for c in cols)
+            values = tuple(_column_value(obj, c) for c in cols)
             if any(v is None for v in values):
                 continue
             self._claims.setdefault((model, cols), []).append((obj, values))
@@ -386,6 +386,21 @@ def _transfer_model():
     from models.transfers import Transfer
 
     return Transfer
+
+
+def _column_value(obj, column):
+    """A column's value, or for a foreign key set through its relationship (``township=…``), the linked
+    row's key: the column itself is filled only during the flush."""
+    value = getattr(obj, column.key, None)
+    if value is not None or not column.foreign_keys:
+        return value
+    for rel in sa_inspect(type(obj)).relationships:
+        if rel.direction.name == "MANYTOONE" and column in rel.local_columns:
+            target = getattr(obj, rel.key)
+            if target is not None:
+                (remote,) = [r for (loc, r) in rel.local_remote_pairs if loc is column]
+                return getattr(target, remote.key)
+    return None
 
 
 def _count():

@@ -29,7 +29,7 @@ What else follows from the policy
   reveal them (``sortable``).
 * Audit snapshots (修改前 / 修改后) are masked with the same rules (``mask_snapshot``).
 * Exports and prints of persons are recorded in the audit log with who, what, when and how many rows
-  (``admin_app.audit_access.record_access``).
+  (``admin_app.audit.record_access``).
 """
 
 from __future__ import annotations

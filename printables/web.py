@@ -10,7 +10,7 @@ from flask_admin import expose
 from flask_login import login_required
 
 from admin_app import privacy
-from admin_app.audit_access import record_access
+from admin_app.audit import record_access
 from admin_app.extensions import db
 from admin_app.scope import PRINT, current_scope, regions_in_scope
 from models import AnnualPlan, MilitiaMembership, Post, Region, VeteranProfile

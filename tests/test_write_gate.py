@@ -332,3 +332,21 @@ def test_seed_acts_as_a_named_system_actor(db):
     actors = set(db.session.scalars(select(AuditLog.actor).distinct()))
     assert actors == {"system:seed-demo"}
     assert count_rows(PostType) > 0
+
+
+def test_unique_values_are_checked_when_set_through_a_relationship_and_within_one_flush(db, world):
+    """The gate's unique check sees a key set as ``township=…`` (its column is filled only while
+    flushing) and two new rows claiming the same key in one flush."""
+    db.session.add(AnnualPlan(township=world.shanshan, year=2026, title="已有计划"))
+    db.session.commit()
+    before = snapshot(db)
+    db.session.add(AnnualPlan(township=world.shanshan, year=2026, title="重复计划"))
+    with pytest.raises(WriteRefused, match="已存在相同"):
+        db.session.flush()
+    db.session.rollback()
+    db.session.add_all([AnnualPlan(township=world.dake, year=2027, title="一"),
+                        AnnualPlan(township=world.dake, year=2027, title="二")])
+    with pytest.raises(WriteRefused, match="已存在相同"):
+        db.session.flush()
+    db.session.rollback()
+    assert snapshot(db) == before

@@ -38,7 +38,7 @@ from werkzeug.utils import secure_filename
 from wtforms import HiddenField
 
 from admin_app import privacy
-from admin_app.audit_access import record_access
+from admin_app.audit import record_access
 from admin_app.extensions import db
 from admin_app.scope import CREATE, DELETE, EDIT, EXPORT, VIEW, current_scope
 from admin_app.spreadsheet import bool_text, content_disposition, download_name, safe_cell
