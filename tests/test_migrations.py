@@ -47,13 +47,13 @@ DIALECTS = [
 
 
 @contextmanager
-def empty_database(dialect: str, tmp_path: Path):
+def empty_database(dialect: str, tmp_path: Path, label: str = "mig"):
     """The URL of a brand-new empty database of the given dialect, dropped afterwards."""
     if dialect == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.db'}"
+        yield f"sqlite:///{tmp_path / (label + '.db')}"
         return
     base = make_url(normalise_database_url(PG_URL))
-    name = f"{base.database}_mig_{os.getpid()}"
+    name = f"{base.database}_{label}_{os.getpid()}"
     server = create_engine(base, isolation_level="AUTOCOMMIT")
     with server.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, select, text
+from sqlalchemy import select
 
 from admin_app import create_app
-from admin_app.config import normalise_database_url
 from admin_app.extensions import db
 from models import Base, Region, User
+from tests.test_migrations import empty_database
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 DIALECTS = [
@@ -84,31 +84,17 @@ def test_slow_request_threshold_defaults_to_500_ms(monkeypatch):
 @contextmanager
 def own_database(dialect: str, tmp_path: Path, name: str):
     """An app on a brand-new database with the current schema, dropped afterwards."""
-    if dialect == "sqlite":
-        url = f"sqlite:///{tmp_path / (name + '.db')}"
-        server = None
-    else:
-        base = make_url(normalise_database_url(PG_URL))
-        dbname = f"{base.database}_ops_{name}_{os.getpid()}"
-        server = create_engine(base, isolation_level="AUTOCOMMIT")
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{dbname}"'))
-        url = base.set(database=dbname).render_as_string(hide_password=False)
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
-    try:
-        with app.app_context():
-            db.create_all()
-            db.session.remove()
-        yield app
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-        if server is not None:
-            with server.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-            server.dispose()
+    with empty_database(dialect, tmp_path, f"ops_{name}") as url:
+        app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": url})
+        try:
+            with app.app_context():
+                db.create_all()
+                db.session.remove()
+            yield app
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
 
 
 def fill(app) -> None:

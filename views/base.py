@@ -280,7 +280,7 @@ class SecuredModelView(ModelView):
     def _get_list_filter_args(self):
         """The list filters of the URL, without those whose number no database column can hold (SQLite
         raised OverflowError for an integer past 64 bits: a 500)."""
-        return [flt for flt in super()._get_list_filter_args() if _fits_int64(flt[2])]
+        return [flt for flt in super()._get_list_filter_args() or () if _fits_int64(flt[2])]
 
     def _get_filter_groups(self):
         if not self._filters:

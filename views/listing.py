@@ -44,7 +44,8 @@ class EstimatedCountQuery(Query):
 
 def planned_rows(session, query) -> int | None:
     """The planner's estimate of the rows ``query`` returns (PostgreSQL), or None."""
-    statement = query.statement.compile(session.get_bind())
+    # render_postcompile: "IN" lists (a filter on several values) are expanded into plain parameters
+    statement = query.statement.compile(session.get_bind(), compile_kwargs={"render_postcompile": True})
     sql = "EXPLAIN (FORMAT JSON) " + str(statement)
     raw = session.connection().exec_driver_sql(sql, statement.params).scalar()
     plan = raw if isinstance(raw, list) else json.loads(raw)
