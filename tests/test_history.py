@@ -36,10 +36,13 @@ def test_deleted_row_comes_back_with_its_id(client, world, login, db):
     assert client.post("/admin/person/delete/", data={"id": pid}).status_code == 302
     assert db.session.query(Person).filter_by(id=pid).count() == 0
     entry = db.session.query(AuditLog).filter_by(action="delete", row_id=pid).one()
+    assert "恢复已删除的记录" in client.get(f"/admin/audit_log/details/?id={entry.id}").get_data(as_text=True)
     assert client.post(f"/admin/history/{entry.id}/restore").status_code == 302
     db.session.expire_all()
     restored = db.session.get(Person, pid)
     assert restored is not None and restored.name == "赵卫国" and restored.phone == "13800000000"
+    # The row is back: the button no longer offers a restore that could only be refused.
+    assert "恢复已删除的记录" not in client.get(f"/admin/audit_log/details/?id={entry.id}").get_data(as_text=True)
 
 
 def test_other_township_cannot_restore(client, world, login, db):

@@ -64,7 +64,12 @@ def can_restore(entry: AuditLog) -> bool:
 
 @bp.app_template_global()
 def can_restore_entry(entry: AuditLog) -> bool:
-    return can_restore(entry)
+    """Show the button only when it can do something: an update on a row that exists, a delete while
+    the row is still gone (the route itself explains the other cases)."""
+    if not can_restore(entry):
+        return False
+    exists = entry.row_id is not None and db.session.get(_model_for_table(entry.table_name), entry.row_id)
+    return bool(exists) if entry.action == "update" else not exists
 
 
 def _local(target: str | None) -> str | None:
