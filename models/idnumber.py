@@ -22,11 +22,16 @@ class IdNumber:
     warnings: list[str] = field(default_factory=list)
 
 
-@functools.lru_cache(maxsize=65536)
 def _area_known(area: str, birth: str) -> bool:
-    """Did the area code exist on that birth date (stdnum's table; cached: imports repeat areas)?"""
+    """Did the area code exist in that birth year (stdnum's table)? Only a warning hangs on it, so the
+    year is precise enough, and the answer is cached per (area, year): an import repeats both."""
+    return _area_known_in(area, birth[:4])
+
+
+@functools.lru_cache(maxsize=65536)
+def _area_known_in(area: str, year: str) -> bool:
     try:
-        ric.validate(_with_check(area + birth + "001"))
+        ric.validate(_with_check(area + year + "0701" + "001"))
     except StdnumError:
         return False
     return True

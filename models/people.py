@@ -101,6 +101,7 @@ def name_readings(name: str) -> list[list[str]]:
     return readings
 
 
+@functools.lru_cache(maxsize=65536)
 def name_pinyin(name: str) -> tuple[str, str]:
     """Every reading of a name, full and as initials, space-separated, the usual one first:
     周洪杰 → ("zhouhongjie", "zhj"); 曾海燕 → ("zenghaiyan cenghaiyan", "zhy chy").
