@@ -310,7 +310,7 @@ class SecuredModelView(ModelView):
         return privacy.mask_value(self.model, name, value)
 
     def is_sortable(self, name) -> bool:
-        return super().is_sortable(name) and not self._masked(name)
+        return super().is_sortable(name) and privacy.sortable(self.model, name, self.may_see_sensitive())
 
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
         if sort_column is not None and self._masked(sort_column):
@@ -694,14 +694,6 @@ def _gram_safe(term: str) -> bool:
     caseless CJK ideographs), so its lower-cased form is the stored piece exactly."""
     return all(ch.isascii() or "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
                or "\U00020000" <= ch <= "\U0003134f" for ch in term)
-
-
-def _form_field_for(form, column_key: str) -> str:
-    if column_key in form._fields:
-        return column_key
-    if column_key.endswith("_id") and column_key[:-3] in form._fields:
-        return column_key[:-3]
-    return "_"
 
 
 def scoped_choices(owner_name: str, target, levels: tuple[str, ...] | None = None):
