@@ -30,7 +30,7 @@ import datetime
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import Date, DateTime, Integer, Numeric, Text, UniqueConstraint, event, select
+from sqlalchemy import Date, DateTime, Integer, Numeric, Text, UniqueConstraint, event, func, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session
 
@@ -103,20 +103,6 @@ def _internal():
 
 def _gated(model) -> bool:
     return getattr(model, "__gate__", None) != "exempt"
-
-
-def _label(model, key: str) -> str:
-    mapper = sa_inspect(model)
-    if key in mapper.columns:
-        return mapper.columns[key].info.get("label", key)
-    if key in mapper.relationships:
-        rel = mapper.relationships[key]
-        label = rel.info.get("label")
-        if label:
-            return label
-        cols = list(rel.local_columns)
-        return cols[0].info.get("label", key) if cols else key
-    return key
 
 
 # -- the checks ------------------------------------------------------------------------------------
@@ -374,7 +360,7 @@ class _Checker:
                 if rel.direction.name != "MANYTOONE" or rel.mapper.class_ is not model or child is model:
                     continue
                 (fk,) = list(rel.local_columns)[:1]
-                n = self.session.execute(select(_count()).select_from(child).where(fk == obj.id)).scalar_one()
+                n = self.session.execute(select(func.count()).select_from(child).where(fk == obj.id)).scalar_one()
                 if n:
                     name = getattr(child, "__admin__", {}).get("name", child.__tablename__)
                     found.append(f"{name} {n} 条")
@@ -401,12 +387,6 @@ def _column_value(obj, column):
                 (remote,) = [r for (loc, r) in rel.local_remote_pairs if loc is column]
                 return getattr(target, remote.key)
     return None
-
-
-def _count():
-    from sqlalchemy import func
-
-    return func.count()
 
 
 def _scope_field(obj) -> str:
