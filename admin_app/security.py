@@ -120,12 +120,15 @@ class LoginThrottle:
         db.session.execute(delete(Row).where(Row.at < now - max(window, memory)))
         row = Row(username=attempt.username, address=attempt.address, at=now)
         db.session.add(row)
-        db.session.commit()  # visible to every other attempt before this one is counted
+        db.session.flush()
+        # Read the id before committing: a parallel successful login may delete this row at once, and
+        # reading an expired attribute of a deleted row would raise (a 500 seen with six parallel logins).
         attempt.row_id = row.id
+        db.session.commit()  # visible to every other attempt before this one is counted
 
         in_window = Row.at >= now - window
         same_user, same_addr = Row.username == attempt.username, Row.address == attempt.address
-        pair = same_user & same_addr & (Row.id != row.id) & (Row.at >= now - memory)
+        pair = same_user & same_addr & (Row.id != attempt.row_id) & (Row.at >= now - memory)
         same_user, same_addr = same_user & in_window, same_addr & in_window
         counts = db.session.execute(
             select(func.count(case((pair, 1))), func.max(case((pair, Row.at))),
@@ -148,7 +151,7 @@ class LoginThrottle:
         wait = max((w.total_seconds() for w in waits), default=0.0)
         if wait > 0:
             attempt.retry_after = max(1, math.ceil(wait))
-            db.session.execute(delete(Row).where(Row.id == row.id))
+            db.session.execute(delete(Row).where(Row.id == attempt.row_id))
             db.session.commit()
             log.warning("login throttled for %r from %s (%s s)", attempt.username, attempt.address,
                         attempt.retry_after)
