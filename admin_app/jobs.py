@@ -333,7 +333,7 @@ def execute(app: Flask, job_id: int, retries_left: int = 0) -> None:
                 return
             run = JobRun(app, job, owner, attempt)
             try:
-                RUNNERS[job.kind](run)
+                runner_for(job.kind)(run)
             except LostClaim:
                 log.warning("job %s: attempt %s lost its claim to another worker; stopped", job_id, attempt)
                 db.session.rollback()
@@ -500,9 +500,21 @@ def run_org_charts(run: JobRun) -> None:
     run.finish(data, filename, _(DONE_MESSAGE, n=len(ids)))
 
 
-RUNNERS: dict[str, Callable[[JobRun], None]] = {
-    JobKind.ORG_CHARTS.value: run_org_charts,
+# Each kind's runner, as "module:function": the module is imported when a job of that kind runs, so a
+# kind lives beside the feature it belongs to (printables, importer, exports, statistics).
+RUNNERS: dict[str, str] = {
+    JobKind.ORG_CHARTS.value: "admin_app.jobs:run_org_charts",
+    JobKind.IMPORT.value: "views.importer:run_import_job",
+    JobKind.EXPORT.value: "views.base:run_export_job",
+    JobKind.STATISTICS.value: "views.stats:run_statistics_job",
 }
+
+
+def runner_for(kind: str) -> Callable[[JobRun], None]:
+    import importlib
+
+    module, _sep, name = RUNNERS[kind].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -32,6 +32,9 @@ FINISHED = (JobStatus.DONE.value, JobStatus.FAILED.value)
 
 class JobKind(LabeledEnum):
     ORG_CHARTS = ("org_charts", "批量打印架构图")
+    IMPORT = ("import", "导入数据")
+    EXPORT = ("export", "导出数据")
+    STATISTICS = ("statistics", "年度统计报表")
 
 
 class Job(TimestampMixin, Base):
