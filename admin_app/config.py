@@ -63,6 +63,7 @@ class Config:
     JOBS_URL = os.environ.get("JOBS_URL", "")
     JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "yibuyizhan")
     JOBS_DIR = os.environ.get("JOBS_DIR") or str(INSTANCE_DIR / "jobs")  # result files; shared by all machines
+    EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", 5000))  # a list export above this is a job
     TESTING = False
     DEBUG = False
 

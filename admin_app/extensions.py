@@ -17,7 +17,9 @@ babel = Babel()
 
 
 def enforce_sqlite_foreign_keys(engine) -> None:
-    """SQLite ignores foreign keys unless asked per connection; ask, so it behaves like PostgreSQL."""
+    """SQLite ignores foreign keys unless asked per connection; ask, so it behaves like PostgreSQL.
+    A file database also runs in WAL mode: readers (the job list polling a running import, every other
+    page) go on while one writer holds a long transaction, instead of getting "database is locked"."""
     from sqlalchemy import event
 
     if engine.dialect.name != "sqlite":
@@ -27,4 +29,6 @@ def enforce_sqlite_foreign_keys(engine) -> None:
     def _on_connect(dbapi_connection, connection_record):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
+        if engine.url.database not in (None, "", ":memory:") and "mode=memory" not in str(engine.url):
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()

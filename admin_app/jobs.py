@@ -198,8 +198,9 @@ def enqueue(kind: str | JobKind, params: dict, *, title: str = "", owner: User |
 
 
 def result_file(app: Flask, job: Job) -> Path | None:
-    """The result file of a finished job, if it is (still) there and inside ``JOBS_DIR``."""
-    if job.status != JobStatus.DONE.value or not job.result_path:
+    """The result file of a finished job (a done job's result, or a refused job's error report), if it
+    is (still) there and inside ``JOBS_DIR``."""
+    if not job.finished or not job.result_path:
         return None
     base = Path(app.config["JOBS_DIR"]).resolve()
     path = (base / job.result_path).resolve()
@@ -260,8 +261,15 @@ class JobRun:
             self._commit()
             self._committed = self.done
 
-    def finish(self, data: bytes, filename: str, message: str) -> None:
-        """Write the result atomically (temporary file, then rename) and mark the job done."""
+    def note(self, message: str) -> None:
+        """Show ``message`` on the job while it runs (committed at once, like a progress step)."""
+        job = self._hold()
+        job.message = message[:500]
+        self._commit()
+
+    def finish(self, data: bytes, filename: str, message: str, *, status: JobStatus = JobStatus.DONE) -> None:
+        """Write the result atomically (temporary file, then rename) and end the job: done, or failed
+        with a file that explains why (an import's error report)."""
         folder = Path(self.app.config["JOBS_DIR"]) / str(self.job_id)
         folder.mkdir(parents=True, exist_ok=True)
         suffix = Path(filename).suffix or ".bin"
@@ -273,8 +281,9 @@ class JobRun:
             os.fsync(fh.fileno())
         job = self._hold()
         os.replace(partial, final)
-        job.status = JobStatus.DONE.value
-        job.done = job.total
+        job.status = status.value
+        if status == JobStatus.DONE:
+            job.done = job.total
         job.result_path = f"{self.job_id}/{final.name}"
         job.result_name = filename[:200]
         job.message = message[:500]

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ctypes.util
 import functools
+import gc
 import logging
 import mimetypes
 import shutil
 import subprocess
+import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,8 +53,45 @@ def fetch_asset(url: str, refused: list[str] | None = None) -> tuple[bytes, str 
     raise RefusedURL(f"refused to fetch {url[:200]!r}")
 
 
+@functools.cache
+def weasyprint():
+    """The ``weasyprint`` module, imported without its library search running a compiler.
+
+    For each C library (Pango, HarfBuzz, fontconfig...) WeasyPrint tries a list of names, and cffi hands
+    every name it cannot ``dlopen`` as given to ``ctypes.util.find_library``, which on Linux runs
+    ``ldconfig -p``, then ``gcc`` and ``ld``: 85 processes per import, measured 0.2 s CPU and 0.5–1.5 s
+    wall of a cold print on the busy 2-core machine. Each list also holds the soname
+    (``libpango-1.0.so.0``) that ``dlopen`` finds by itself, which is what ``find_library`` would have
+    answered: so while this thread imports WeasyPrint, ``find_library`` answers None at once. Should a
+    library still be missing (a platform naming it otherwise), the import is done again the stock way.
+    """
+    if "weasyprint" in sys.modules:
+        return sys.modules["weasyprint"]
+    stock, importer = ctypes.util.find_library, threading.get_ident()
+
+    def find_library(name):
+        return None if threading.get_ident() == importer else stock(name)
+
+    ctypes.util.find_library = find_library
+    collecting = gc.isenabled()
+    gc.disable()  # the import allocates ~37k objects that live as long as the process, no garbage
+    try:
+        import weasyprint
+    except OSError:
+        for name in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
+            del sys.modules[name]
+        ctypes.util.find_library = stock
+        import weasyprint
+    finally:
+        ctypes.util.find_library = stock
+        if collecting:
+            gc.enable()
+    return weasyprint
+
+
 def _asset_fetcher(refused: list[str] | None):
     """A WeasyPrint URLFetcher whose ``fetch`` is ``fetch_asset`` (the network/file handlers never run)."""
+    weasyprint()
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class AssetFetcher(URLFetcher):
@@ -79,6 +119,7 @@ def environment_problems() -> tuple[str, ...]:
 
 
 def _weasyprint_has_harfbuzz_subset() -> bool:
+    weasyprint()
     try:
         from weasyprint.text.ffi import harfbuzz_subset
     except ImportError:  # pragma: no cover - other WeasyPrint versions
@@ -109,6 +150,7 @@ def check_environment() -> None:
 
 @functools.cache
 def _font_config():
+    weasyprint()
     from weasyprint.text.fonts import FontConfiguration
 
     return FontConfiguration()
@@ -116,9 +158,8 @@ def _font_config():
 
 def render_documents(htmls: Sequence[str], refused: list[str] | None = None) -> list:
     """Lay out HTML strings into WeasyPrint documents (not yet written)."""
-    from weasyprint import HTML
-
     check_environment()
+    HTML = weasyprint().HTML  # noqa: N806 - WeasyPrint's class
     fetcher = _asset_fetcher(refused)
     return [HTML(string=html, base_url=ASSET_SCHEME, url_fetcher=fetcher).render(font_config=_font_config())
             for html in htmls]

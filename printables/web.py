@@ -72,28 +72,26 @@ def org_chart_preview(code: str):
     return documents.org_chart_for(db.session, township, asset=browser_asset)
 
 
-@bp.route("/<code>/org-charts.pdf")
+@bp.route("/<code>/org-charts.pdf", methods=("GET", "POST"))
 @login_required
 def org_charts_pdf(code: str):
     """All townships of a county (or the city) in one PDF, one chart each, in code order: a background
-    job (it takes minutes at city scale). Queues it, or finds the same one still unfinished, and shows it
-    in 我的任务; the worker picks the townships again with the owner's scope when it runs."""
-    from flask import flash, redirect
+    job (it takes minutes at city scale). The GET asks, the POST queues it (or finds the same one still
+    unfinished) and shows it in 我的任务 (``views.jobs.start_job``); the worker picks the townships again
+    with the owner's scope when it runs."""
+    from flask_babel import gettext as _
 
-    from admin_app.gate import WriteRefused
-    from admin_app.jobs import enqueue, townships_to_print
+    from admin_app.jobs import townships_to_print
     from models import JobKind
+    from views.jobs import start_job
 
     group = current_scope().region_or_404(code, Post.__name__, PRINT, GROUPS)
-    if not townships_to_print(current_scope(), group):
+    townships = townships_to_print(current_scope(), group)
+    if not townships:
         abort(404)
-    try:
-        job = enqueue(JobKind.ORG_CHARTS, {"region": group.code}, title=f"{group.name}合署办公架构图")
-    except WriteRefused as exc:
-        db.session.rollback()
-        flash(exc.message, "error")
-        return redirect(url_for("print_menu.index"))
-    return redirect(url_for("jobs.job", job_id=job.id), code=303)
+    return start_job(JobKind.ORG_CHARTS, {"region": group.code}, title=f"{group.name}合署办公架构图",
+                     size=_("%(n)s 个乡镇(街道)的架构图,每个一页", n=len(townships)),
+                     back_url=url_for("print_menu.index"), view="print_menu")
 
 
 @bp.route("/<code>/duty-table.pdf")

@@ -152,3 +152,81 @@ def test_a_long_file_reads_regions_and_taken_values_a_fixed_number_of_times(clie
 
     login("shanshan")
     assert selects_for(40) == selects_for(4)
+
+
+# -- the preview checks, the confirmation writes what the preview checked (views/importer.py) ----------
+def test_the_preview_stops_each_flush_after_the_gates_checks(world, db):
+    """``gate_checks_only``: the write gate still refuses (its listener runs first); a flush it lets
+    through stops before any SQL."""
+    import pytest
+
+    from admin_app.gate import WriteRefused
+    from views.importer import _ChecksPassed, gate_checks_only
+
+    session = db.session
+    session.add(Person(name="坏号码", id_number="431302199001010019", region=world.shanshan))
+    with pytest.raises(WriteRefused), gate_checks_only(session()):
+        session.flush()
+    session.rollback()
+    session.add(Person(name="好人", id_number=_id_number(5), region=world.shanshan))
+    with pytest.raises(_ChecksPassed), gate_checks_only(session()):
+        other = session.session_factory()  # another request's session is not stopped
+        other.add(Person(name="别人", region_id=world.shanshan.id))
+        other.flush()
+        assert other.query(Person).count() == 1
+        other.rollback()
+        other.close()
+        session.flush()
+    session.rollback()
+    assert session.query(Person).count() == 0
+    with pytest.raises(TypeError):  # never the scoped session: its listener would join the factory
+        gate_checks_only(session).__enter__()
+
+
+def _preview(client, rows):
+    rv = client.post("/admin/person/import/", data={"file": (_xlsx(rows), "people.xlsx")},
+                     content_type="multipart/form-data")
+    assert rv.status_code == 200, rv.get_data(as_text=True)[-2000:]
+    return re.search(r'name="token" value="([^"]+)"', rv.get_data(as_text=True)).group(1)
+
+
+def test_the_confirmation_writes_the_previewed_rows_without_checking_the_forms_again(
+        client, world, login, db, monkeypatch):
+    from admin_app.extensions import db as _db
+    from models import AuditLog
+
+    login("shanshan")
+    token = _preview(client, [HEADER] + [[f"王{i}", _id_number(200 + i), "杉山镇", "群众", ""] for i in range(30)])
+    from wtforms.form import BaseForm
+
+    validated = []
+    real = BaseForm.validate
+    monkeypatch.setattr(BaseForm, "validate", lambda self, *a, **k: validated.append(1) or real(self, *a, **k))
+    rv = client.post("/admin/person/import/confirm/", data={"token": token})
+    assert rv.status_code == 302 and validated == []
+    _db.session.expire_all()
+    assert db.session.query(Person).count() == 30
+    assert db.session.query(AuditLog).filter_by(table_name="person").count() == 30  # through the gate
+
+
+def test_a_confirmation_after_the_data_changed_checks_the_file_again(client, world, login, db):
+    """A row the preview would update was edited meanwhile, and a row it would insert now exists: the
+    plan is stale, so the file is checked again and written as it is now (updates, not duplicates)."""
+    from admin_app.extensions import db as _db
+
+    zhou = Person(name="周洪杰", id_number=_id_number(1), region=world.shanshan, phone="13800000001")
+    db.session.add(zhou)
+    db.session.commit()
+    login("shanshan")
+    token = _preview(client, [HEADER, ["周洪杰", _id_number(1), "杉山镇", "中共党员", ""],
+                              ["李新", _id_number(2), "杉山镇", "群众", ""]])
+    with db.session.begin_nested():
+        _db.session.get(Person, zhou.id).phone = "13900000009"  # edited after the preview
+        db.session.add(Person(name="李新", id_number=_id_number(2), region=world.shanshan))
+    db.session.commit()
+    rv = client.post("/admin/person/import/confirm/", data={"token": token}, follow_redirects=True)
+    assert "已导入 2 条记录(新增 0 条,更新 2 条)" in rv.get_data(as_text=True)
+    _db.session.expire_all()
+    assert db.session.query(Person).count() == 2
+    zhou = _db.session.get(Person, zhou.id)
+    assert zhou.political_status == "cpc" and zhou.phone == "13900000009"

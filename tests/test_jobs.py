@@ -31,7 +31,7 @@ def snapshot() -> list[tuple]:
 
 def test_county_print_runs_as_a_job_and_the_owner_downloads_it(client, login, world, jobs_dir):
     login("louxing")
-    rv = client.get(f"/print/{world.louxing.code}/org-charts.pdf")
+    rv = client.post(f"/print/{world.louxing.code}/org-charts.pdf")
     assert rv.status_code == 303
     job = _db.session.scalars(select(Job)).one()
     assert rv.headers["Location"].endswith(f"/admin/jobs/{job.id}")
@@ -54,7 +54,7 @@ def test_county_print_runs_as_a_job_and_the_owner_downloads_it(client, login, wo
 
 def test_another_users_job_is_404_everywhere_and_nothing_changes(client, login, world, jobs_dir):
     login("louxing")
-    client.get(f"/print/{world.louxing.code}/org-charts.pdf")
+    client.post(f"/print/{world.louxing.code}/org-charts.pdf")
     job = _db.session.scalars(select(Job)).one()
     before = snapshot()
     urls = [f"/admin/jobs/{job.id}", f"/admin/jobs/{job.id}.json", f"/admin/jobs/{job.id}/download"]
@@ -72,6 +72,7 @@ def test_clerk_cannot_queue_a_county_print(client, login, world, jobs_dir):
     login("shanshan")
     for code in (world.louxing.code, world.city.code, world.shanshan.code):
         assert client.get(f"/print/{code}/org-charts.pdf").status_code == 404
+        assert client.post(f"/print/{code}/org-charts.pdf").status_code == 404
     assert snapshot() == []
 
 
@@ -95,7 +96,7 @@ def test_a_second_click_shows_the_unfinished_job_instead_of_queueing_another(cli
         _db.session.add(waiting)
         _db.session.commit()
     login("louxing")
-    rv = client.get(f"/print/{world.louxing.code}/org-charts.pdf")
+    rv = client.post(f"/print/{world.louxing.code}/org-charts.pdf")
     assert rv.status_code == 303 and rv.headers["Location"].endswith(f"/admin/jobs/{waiting.id}")
     assert [row[0] for row in snapshot()] == [waiting.id]
 
@@ -113,7 +114,7 @@ def test_a_failed_attempt_is_retried_and_leaves_no_partial_file(client, login, w
 
     monkeypatch.setattr(batch, "render_charts", flaky)
     login("louxing")
-    client.get(f"/print/{world.louxing.code}/org-charts.pdf")
+    client.post(f"/print/{world.louxing.code}/org-charts.pdf")
     job = _db.session.scalars(select(Job)).one()
     assert job.status == JobStatus.DONE.value and job.attempts == 2 and (job.done, job.total) == (2, 2)
     assert sorted(p.name for p in (jobs_dir / str(job.id)).iterdir()) == ["result.pdf"]
@@ -127,7 +128,7 @@ def test_a_job_that_keeps_failing_ends_failed_after_its_retries(client, login, w
 
     monkeypatch.setattr(batch, "render_charts", broken)
     login("louxing")
-    client.get(f"/print/{world.louxing.code}/org-charts.pdf")
+    client.post(f"/print/{world.louxing.code}/org-charts.pdf")
     job = _db.session.scalars(select(Job)).one()
     assert job.status == JobStatus.FAILED.value and job.attempts == 3 and "disk full" in job.message
     assert job.finished_at is not None and job.result_path is None
@@ -192,7 +193,7 @@ def test_a_job_that_lost_its_claim_stops_without_writing(client, login, world, j
     real_advance = jobs.JobRun.advance
     monkeypatch.setattr(jobs.JobRun, "advance", steal)
     login("louxing")
-    client.get(f"/print/{world.louxing.code}/org-charts.pdf")
+    client.post(f"/print/{world.louxing.code}/org-charts.pdf")
     job = _db.session.scalars(select(Job)).one()
     assert job.status == JobStatus.RUNNING.value and job.attempts == 2 and job.result_path is None
     assert not (jobs_dir / str(job.id) / "result.pdf").exists()

@@ -114,7 +114,7 @@ def test_rosters_are_a4_landscape(client, login, office):
 
 def test_county_admin_downloads_all_charts_of_the_county(client, login, office):
     login("louxing")
-    rv = client.get(f"/print/{office.louxing.code}/org-charts.pdf")
+    rv = client.post(f"/print/{office.louxing.code}/org-charts.pdf")
     assert rv.status_code == 303 and "/admin/jobs/" in rv.headers["Location"]  # a background job
     status = client.get(rv.headers["Location"].split("localhost", 1)[-1] + ".json").get_json()
     assert status["status"] == "done"
@@ -123,8 +123,8 @@ def test_county_admin_downloads_all_charts_of_the_county(client, login, office):
     assert len(reader.pages) == 2
     assert "大科街道" in no_spaces(reader.pages[0].extract_text())
     assert "杉山镇" in no_spaces(reader.pages[1].extract_text())
-    assert client.get(f"/print/{office.xinhua.code}/org-charts.pdf").status_code == 404
-    assert client.get(f"/print/{office.city.code}/org-charts.pdf").status_code == 404
+    assert client.post(f"/print/{office.xinhua.code}/org-charts.pdf").status_code == 404
+    assert client.post(f"/print/{office.city.code}/org-charts.pdf").status_code == 404
 
 
 def test_missing_font_answers_503_with_a_chinese_message(client, login, office, monkeypatch):

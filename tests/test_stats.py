@@ -152,13 +152,29 @@ def test_a_county_admin_asking_for_the_city_counts_only_the_county(app, db, worl
         assert actual(stats) == expected(facts, [world.shanshan, world.dake])
 
 
-def test_screen_xlsx_and_pdf_show_the_same_figures(client, login, db, world, facts):
+@pytest.fixture()
+def jobs_dir(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "JOBS_DIR", str(tmp_path / "jobs"))
+    return tmp_path / "jobs"
+
+
+def via_job(client, url: str):
+    """A county's (or the city's) report is a job (started by the confirmation's POST): follow it to 我的任务
+    and download its file."""
+    rv = client.post(url)
+    assert rv.status_code == 303 and "/admin/jobs/" in rv.headers["Location"], (url, rv.status_code)
+    status = client.get(rv.headers["Location"] + ".json").get_json()
+    assert status["status"] == "done" and (status["done"], status["total"]) == (6, 6), status
+    return client.get(status["download_url"])
+
+
+def test_screen_xlsx_and_pdf_show_the_same_figures(client, login, db, world, facts, jobs_dir):
     login("louxing")
     want = expected(facts, [world.shanshan, world.dake])
     page = client.get(f"/admin/stats/?region={world.louxing.code}&year={YEAR}").get_data(as_text=True)
     assert "娄星区 · 2026" in page
     assert f"<td>合计</td><td>{want['veterans_total']}</td>" in page
-    rv = client.get(f"/admin/stats/export.xlsx?region={world.louxing.code}&year={YEAR}")
+    rv = via_job(client, f"/admin/stats/export.xlsx?region={world.louxing.code}&year={YEAR}")
     assert rv.status_code == 200 and rv.mimetype.endswith("sheet")
     cells = [list(row) for row in openpyxl.load_workbook(io.BytesIO(rv.data)).active.iter_rows(values_only=True)]
     militia = [r[0] for r in cells].index("2026 年度民兵(按类别和编组)")
@@ -171,15 +187,16 @@ def test_screen_xlsx_and_pdf_show_the_same_figures(client, login, db, world, fac
     report = next(r for r in cells[services + 2:] if r[0] == "返乡报到")
     assert report[header.index("已办结")] == want["services"][("report_home", "done")]
     assert report[header.index("平均办理天数")] == round(want["handling_days"]["report_home"], 1)
-    rv = client.get(f"/admin/stats/report.pdf?region={world.louxing.code}&year={YEAR}")
+    rv = via_job(client, f"/admin/stats/report.pdf?region={world.louxing.code}&year={YEAR}")
     assert rv.status_code == 200 and rv.mimetype == "application/pdf"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(rv.data)).pages).replace(" ", "")
     assert "娄星区2026年度统计报表" in text and "平均办理天数" in text and "应急分队人数" in text
 
 
-def test_viewer_prints_but_cannot_export_and_clerk_stays_in_the_township(client, login, db, world, facts):
+def test_viewer_prints_but_cannot_export_and_clerk_stays_in_the_township(client, login, db, world, facts,
+                                                                          jobs_dir):
     login("viewer")
-    assert client.get(f"/admin/stats/report.pdf?region={world.city.code}&year={YEAR}").status_code == 200
+    assert via_job(client, f"/admin/stats/report.pdf?region={world.city.code}&year={YEAR}").status_code == 200
     assert client.get(f"/admin/stats/export.xlsx?region={world.city.code}&year={YEAR}").status_code == 404
     login("shanshan")
     before = snapshot(db)

@@ -6,8 +6,6 @@ from flask import Blueprint
 from flask_admin import Admin, AdminIndexView, expose
 from flask_login import current_user
 
-from .factory import build_views
-
 # Serves our templates (overriding Flask-Admin's) and static files.
 bp = Blueprint("views", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static/views")
@@ -35,6 +33,8 @@ def init_admin(app, db) -> Admin:
     from flask_babel import lazy_gettext as _l
 
     from admin_app.security import csp_nonce
+
+    from .factory import build_views  # Flask-Admin's SQLAlchemy layer: loaded with the screens only
 
     admin = Admin(app, name="一部一站 合署办公管理平台", index_view=HomeView(name=_l("首页"), url="/admin"),
                   theme=_theme(), csp_nonce_generator=csp_nonce)

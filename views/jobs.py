@@ -7,22 +7,29 @@ job id answers 404, whoever asks. The page polls ``/admin/jobs/<id>.json`` every
 
 from __future__ import annotations
 
-from flask import abort, current_app, jsonify, send_file, url_for
+from urllib.parse import quote, urlencode
+
+from flask import abort, current_app, flash, jsonify, redirect, request, send_file, url_for
 from flask_admin import expose
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from admin_app.jobs import result_file
+from admin_app.jobs import enqueue, result_file
 from admin_app.scope import VIEW, current_scope, get_or_404
+from admin_app.spreadsheet import content_disposition
 from models import Job, JobKind, JobStatus
 from views.screens import ScopedScreen
 
 LIST_LIMIT = 100
+RESULT_MIMETYPES = {
+    ".pdf": "application/pdf",
+    ".csv": "text/csv; charset=utf-8",
+    ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def job_json(job: Job) -> dict:
-    done = job.status == JobStatus.DONE.value
-    has_file = done and result_file(current_app, job) is not None
+    has_file = result_file(current_app, job) is not None
     return {
         "id": job.id,
         "title": job.title or _(JobKind.label_of(job.kind)),
@@ -70,7 +77,44 @@ class JobsView(ScopedScreen):
         path = result_file(current_app, job)
         if path is None:
             abort(404)
-        resp = send_file(path, mimetype="application/pdf" if path.suffix == ".pdf" else None,
-                         as_attachment=True, download_name=job.result_name or path.name, max_age=0)
+        name = job.result_name or path.name
+        resp = send_file(path, mimetype=RESULT_MIMETYPES.get(path.suffix), as_attachment=True, download_name=name,
+                         max_age=0)
+        resp.headers["Content-Disposition"] = content_disposition(name)  # as the synchronous downloads
         resp.headers["Cache-Control"] = "no-store"
         return resp
+
+
+# -- starting a job from a request ---------------------------------------------------------------------
+def start_job(kind: str | JobKind, params: dict, *, title: str, size: str, back_url: str,
+              view: str = "jobs"):
+    """The one way a request starts a background job (batch print, big export, county statistics).
+
+    A GET never writes: it answers a confirmation page (what will be made, its estimated ``size``) whose
+    form POSTs to the same URL with the CSRF token, which Flask-WTF's ``CSRFProtect`` checks before any
+    view runs (400 without it). The POST queues the job, or finds the same one still unfinished
+    (``enqueue``), and answers 303 to it in 我的任务. ``view`` is the endpoint of the admin screen the page
+    is shown in (its menu entry stays active)."""
+    if request.method != "POST":
+        query = urlencode(list(request.args.items(multi=True)))
+        action = quote(request.script_root + request.path) + (f"?{query}" if query else "")
+        return _admin_view(view).render("jobs/confirm.html", title=title, size=size, back_url=back_url,
+                                        action=action)
+    from admin_app.extensions import db
+    from admin_app.gate import WriteRefused
+
+    try:
+        job = enqueue(kind, params, title=title)
+    except WriteRefused as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(back_url)
+    return redirect(url_for("jobs.job", job_id=job.id), code=303)
+
+
+def _admin_view(endpoint: str):
+    for admin in current_app.extensions.get("admin", ()):
+        for found in admin._views:
+            if found.endpoint == endpoint:
+                return found
+    raise LookupError(endpoint)

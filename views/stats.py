@@ -4,6 +4,10 @@ Veterans by category (退役方式) and employment, service records by type and 
 handling days, militia by category, unit kind and unit, the emergency detachment's size, and the
 completion of the annual plan. Every figure is counted through the user's scope narrowed to the chosen
 region (``Scope.narrowed_to``), each table through the scope of its own model.
+
+A township's XLSX and PDF are answered at once; a county's or the city's (or a province's) are background
+jobs (``run_statistics_job``, JobKind.STATISTICS): the user downloads them from 我的任务, and the job counts
+the figures again in its owner's scope, one progress step per counted table.
 """
 
 from __future__ import annotations
@@ -13,15 +17,17 @@ import io
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from flask import Response, abort, request
+from flask import Response, abort, request, url_for
 from flask_admin import expose
-from sqlalchemy import extract, func, select
+from flask_babel import gettext as _
+from sqlalchemy import case, extract, func, select
 
 from admin_app.extensions import db
 from admin_app.scope import EXPORT, PRINT, VIEW, Scope, current_scope
 from admin_app.spreadsheet import safe_cell
 from models import (
     AnnualPlan,
+    JobKind,
     MilitiaMembership,
     MilitiaUnit,
     PlanItem,
@@ -47,6 +53,7 @@ from .screens import ScopedScreen
 
 LEVELS = (RegionLevel.TOWNSHIP.value, RegionLevel.COUNTY.value, RegionLevel.CITY.value)
 UNSET = "—"
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: The tables a report counts: exporting or printing it needs that right on each of them.
 COUNTED = ("VeteranProfile", "ServiceRecord", "MilitiaMembership", "MilitiaUnit", "PlanItem")
 
@@ -130,59 +137,85 @@ def _sorted(counts: dict, enum_cls) -> list[tuple]:
     return sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order)))
 
 
-def year_stats(scope: Scope, region: Region, year: int) -> YearStats:
-    """Every figure of the year for ``region``, each through ``scope`` narrowed to the region."""
+def year_stats(scope: Scope, region: Region, year: int, on_step=None) -> YearStats:
+    """Every figure of the year for ``region``, each through ``scope`` narrowed to the region.
+
+    The figures are counted table by table (``STEPS``); ``on_step()`` is called after each (a job's
+    progress)."""
     narrow = scope.narrowed_to(region)
-    s = db.session
     stats = YearStats(region, year)
 
-    def f(stmt, model):
+    def scoped(stmt, model):
         return narrow.filter(stmt, model, VIEW)
 
-    veterans = f(select(VeteranProfile.discharge_type, VeteranProfile.employment_status,
-                        VeteranProfile.reported_home_on), VeteranProfile)
-    for discharge, employment, reported in s.execute(veterans):
-        stats.veterans_total += 1
-        stats.by_discharge[discharge] = stats.by_discharge.get(discharge, 0) + 1
-        stats.by_employment[employment] = stats.by_employment.get(employment, 0) + 1
-        stats.veterans_reported += reported is not None and reported.year == year
+    for step in STEPS:
+        step(stats, scoped, year)
+        if on_step is not None:
+            on_step()
+    return stats
 
-    records = f(select(ServiceRecord.kind, ServiceRecord.status, ServiceRecord.served_on, ServiceRecord.closed_on)
-                .where(extract("year", ServiceRecord.served_on) == year), ServiceRecord)
+
+def _count_veterans(stats: YearStats, scoped, year: int) -> None:
+    # Counted by the database (a city holds ~100,000 veterans; reading them row by row took seconds)
+    reported = func.sum(case((extract("year", VeteranProfile.reported_home_on) == year, 1), else_=0))
+    veterans = scoped(select(VeteranProfile.discharge_type, VeteranProfile.employment_status, func.count(), reported)
+                      .group_by(VeteranProfile.discharge_type, VeteranProfile.employment_status), VeteranProfile)
+    for discharge, employment, n, n_reported in db.session.execute(veterans):
+        stats.veterans_total += n
+        stats.by_discharge[discharge] = stats.by_discharge.get(discharge, 0) + n
+        stats.by_employment[employment] = stats.by_employment.get(employment, 0) + n
+        stats.veterans_reported += int(n_reported or 0)
+
+
+def _count_services(stats: YearStats, scoped, year: int) -> None:
+    records = scoped(select(ServiceRecord.kind, ServiceRecord.status, ServiceRecord.served_on,
+                            ServiceRecord.closed_on).where(extract("year", ServiceRecord.served_on) == year),
+                     ServiceRecord)
     days: dict[str, list[int]] = {}
-    for kind, status, served, closed in s.execute(records):
+    for kind, status, served, closed in db.session.execute(records):
         stats.services[(kind, status)] = stats.services.get((kind, status), 0) + 1
         if closed is not None and served is not None and closed >= served:
             days.setdefault(kind, []).append((closed - served).days)
             days.setdefault("*", []).append((closed - served).days)
     stats.handling_days = {k: sum(v) / len(v) for k, v in days.items()}
 
-    members = f(select(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaMembership.status,
-                       func.count()).where(MilitiaMembership.year == year)
-                .group_by(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaMembership.status),
-                MilitiaMembership)
-    for category, unit_type, status, n in s.execute(members):
+
+def _count_militia(stats: YearStats, scoped, year: int) -> None:
+    members = scoped(select(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaMembership.status,
+                            func.count()).where(MilitiaMembership.year == year)
+                     .group_by(MilitiaMembership.category, MilitiaMembership.unit_type, MilitiaMembership.status),
+                     MilitiaMembership)
+    for category, unit_type, status, n in db.session.execute(members):
         stats.militia_by_category[category] = stats.militia_by_category.get(category, 0) + n
         stats.militia_by_kind[unit_type] = stats.militia_by_kind.get(unit_type, 0) + n
         stats.militia_pending += n if status == MilitiaMemberStatus.PENDING.value else 0
     stats.emergency_size = stats.militia_by_kind.get(MilitiaUnitType.EMERGENCY.value, 0)
-    sizes = dict(s.execute(f(select(MilitiaMembership.unit_id, func.count())
-                             .where(MilitiaMembership.year == year, MilitiaMembership.unit_id.is_not(None))
-                             .group_by(MilitiaMembership.unit_id), MilitiaMembership)).all())
-    units = f(select(MilitiaUnit, Region.name).join(Region, MilitiaUnit.township_id == Region.id)
-              .where(MilitiaUnit.year == year).order_by(Region.code, MilitiaUnit.sort_order, MilitiaUnit.id),
-              MilitiaUnit)
+
+
+def _count_units(stats: YearStats, scoped, year: int) -> None:
+    s = db.session
+    sizes = dict(s.execute(scoped(select(MilitiaMembership.unit_id, func.count())
+                                  .where(MilitiaMembership.year == year, MilitiaMembership.unit_id.is_not(None))
+                                  .group_by(MilitiaMembership.unit_id), MilitiaMembership)).all())
+    units = scoped(select(MilitiaUnit, Region.name).join(Region, MilitiaUnit.township_id == Region.id)
+                   .where(MilitiaUnit.year == year).order_by(Region.code, MilitiaUnit.sort_order, MilitiaUnit.id),
+                   MilitiaUnit)
     found = s.execute(units).all()
     totals = unit_sizes([u for u, _t in found], sizes)  # a 连 counts its 排 and 班
     stats.units = [(township, u.name, u.kind, u.planned_size, totals.get(u.id, 0)) for u, township in found]
 
-    items = f(select(PlanItem.status, func.count()).join(AnnualPlan, PlanItem.plan_id == AnnualPlan.id)
-              .where(AnnualPlan.year == year, PlanItem.status != PlanStatus.DROPPED.value)
-              .group_by(PlanItem.status), PlanItem)
-    for status, n in s.execute(items):
+
+def _count_plans(stats: YearStats, scoped, year: int) -> None:
+    items = scoped(select(PlanItem.status, func.count()).join(AnnualPlan, PlanItem.plan_id == AnnualPlan.id)
+                   .where(AnnualPlan.year == year, PlanItem.status != PlanStatus.DROPPED.value)
+                   .group_by(PlanItem.status), PlanItem)
+    for status, n in db.session.execute(items):
         stats.plan_total += n
         stats.plan_done += n if status == PlanStatus.DONE.value else 0
-    return stats
+
+
+#: The tables a report counts, in order: one progress step each in a statistics job.
+STEPS = (_count_veterans, _count_services, _count_militia, _count_units, _count_plans)
 
 
 def stats_xlsx(stats: YearStats) -> bytes:
@@ -209,8 +242,25 @@ def _download(data: bytes, mimetype: str, filename: str) -> Response:
     return resp
 
 
+def may_report(scope: Scope, region: Region, action: str) -> bool:
+    """May ``scope`` export (or print) the report of ``region``: that right on every counted table there."""
+    return all(scope.can(m, action) and scope.covers_path(region.path, action, m) for m in COUNTED)
+
+
+def report_filename(region_name: str, year: int, extension: str) -> str:
+    return f"{region_name}{year}年度统计报表.{extension}"
+
+
+def report_pdf(stats: YearStats) -> bytes:
+    from printables.documents import stats_html
+    from printables.render import render_pdf
+
+    return render_pdf(stats_html(stats))
+
+
 class StatsView(ScopedScreen):
-    """年度统计报表 of a region in scope; ``?region=CODE&year=YYYY``."""
+    """年度统计报表 of a region in scope; ``?region=CODE&year=YYYY``. A township's XLSX and PDF are made at
+    once; a county's or the city's are background jobs (我的任务), as they count every township."""
 
     access_model = "Region"
 
@@ -226,8 +276,7 @@ class StatsView(ScopedScreen):
                 abort(404)
             code = min(regions, key=lambda r: (LEVELS[::-1].index(r.level), r.code)).code
         region = scope.region_or_404(code, "Region", VIEW, LEVELS)
-        if action != VIEW and not all(scope.can(m, action) and scope.covers_path(region.path, action, m)
-                                      for m in COUNTED):
+        if action != VIEW and not may_report(scope, region, action):
             abort(404)
         return region, year
 
@@ -237,24 +286,76 @@ class StatsView(ScopedScreen):
         stats = year_stats(current_scope(), region, year)
         regions = current_scope().regions("Region", VIEW, LEVELS)
         scope = current_scope()
-        may = {action: all(scope.can(m, action) and scope.covers_path(region.path, action, m) for m in COUNTED)
-               for action in (EXPORT, PRINT)}
         return self.render("stats/index.html", stats=stats, tables=stats.tables(), region=region, year=year,
-                           regions=regions, may_export=may[EXPORT], may_print=may[PRINT])
+                           regions=regions, may_export=may_report(scope, region, EXPORT),
+                           may_print=may_report(scope, region, PRINT), as_job=as_job(region))
 
-    @expose("/export.xlsx")
+    @expose("/export.xlsx", methods=("GET", "POST"))
     def export(self):
         region, year = self._region_and_year(EXPORT)
+        if as_job(region):
+            return self._queue(region, year, "xlsx")
         stats = year_stats(current_scope(), region, year)
-        return _download(stats_xlsx(stats), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                         f"{region.name}{year}年度统计报表.xlsx")
+        return _download(stats_xlsx(stats), XLSX_MIMETYPE, report_filename(region.name, year, "xlsx"))
 
-    @expose("/report.pdf")
+    @expose("/report.pdf", methods=("GET", "POST"))
     def pdf(self):
         from printables.documents import stats_html
         from printables.web import pdf_response
 
         region, year = self._region_and_year(PRINT)
+        if as_job(region):
+            return self._queue(region, year, "pdf")
         stats = year_stats(current_scope(), region, year)
-        return pdf_response(stats_html(stats), f"{region.name}{year}年度统计报表.pdf")
+        return pdf_response(stats_html(stats), report_filename(region.name, year, "pdf"))
 
+    def _queue(self, region: Region, year: int, extension: str):
+        """The report as a job: the GET asks, the POST queues it (or finds the same one unfinished) and
+        shows it in 我的任务 (``views.jobs.start_job``)."""
+        from .jobs import start_job
+
+        townships = len(current_scope().narrowed_to(region).regions("Region", VIEW))
+        return start_job(JobKind.STATISTICS, {"region": region.code, "year": year, "format": extension},
+                         title=f"{region.name}{year}年度统计报表({extension.upper()})",
+                         size=_("%(n)s 个乡镇(街道)的数据", n=townships),
+                         back_url=url_for(".index", region=region.code, year=year), view=self.endpoint)
+
+
+def as_job(region: Region) -> bool:
+    """A county's, a city's (or a province's) report counts every township in it: made as a job."""
+    return region.level != RegionLevel.TOWNSHIP.value
+
+
+#: The report's formats and the right each needs on every counted table.
+REPORT_FORMATS = {"xlsx": EXPORT, "pdf": PRINT}
+REPORT_SCOPE_MESSAGE = "要统计的区划不在您的授权范围内"
+REPORT_DONE_MESSAGE = "已完成:%(region)s %(year)s 年度统计报表"
+
+
+def run_statistics_job(run) -> None:
+    """A county's or the city's year report (``JobKind.STATISTICS``) as XLSX or PDF, in the owner's scope.
+
+    The parameters are checked again as the owner now is (the region in scope, the export or print right
+    on every counted table), and the figures are counted through that scope, table by table: one
+    progress step per table and one for writing the file."""
+    from flask_babel import gettext
+
+    from admin_app.jobs import JobFailed
+    from printables.render import PrintEnvironmentError
+
+    params = run.job.params if isinstance(run.job.params, dict) else {}
+    extension, year, scope = params.get("format"), params.get("year"), run.scope
+    action = REPORT_FORMATS.get(extension)
+    region = db.session.scalars(select(Region).where(Region.code == str(params.get("region", ""))[:12])).first()
+    if (action is None or region is None or region.level not in LEVELS or not isinstance(year, int)
+            or not 2000 <= year <= 2100 or not scope.covers_path(region.path, VIEW, "Region")
+            or not may_report(scope, region, action)):
+        raise JobFailed(gettext(REPORT_SCOPE_MESSAGE))
+    name = region.name
+    run.start(len(STEPS) + 1)
+    stats = year_stats(scope, region, year, on_step=run.advance)
+    try:
+        data = stats_xlsx(stats) if extension == "xlsx" else report_pdf(stats)
+    except PrintEnvironmentError as exc:
+        raise JobFailed(str(exc)) from exc
+    run.finish(data, report_filename(name, year, extension), gettext(REPORT_DONE_MESSAGE, region=name, year=year))
