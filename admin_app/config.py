@@ -64,6 +64,9 @@ class Config:
     JOBS_QUEUE = os.environ.get("JOBS_QUEUE", "yibuyizhan")
     JOBS_DIR = os.environ.get("JOBS_DIR") or str(INSTANCE_DIR / "jobs")  # result files; shared by all machines
     EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", 5000))  # a list export above this is a job
+    # An import file with more data rows than this is checked and written by a job (views/importer.py);
+    # 10,000 rows take about 10 s in two requests (preview, confirm), well inside the worker timeout.
+    IMPORT_SYNC_ROWS = int(os.environ.get("IMPORT_SYNC_ROWS", 10000))
     TESTING = False
     DEBUG = False
 

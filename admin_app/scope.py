@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 from flask import abort, g, has_app_context
 from flask_login import current_user
-from sqlalchemy import false, or_, select, true
-from sqlalchemy.orm import RelationshipProperty
+from sqlalchemy import Integer, any_, bindparam, event, false, or_, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import RelationshipProperty, Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from models import Region, User
@@ -149,6 +150,8 @@ class Scope:
 
     grants: list[GrantView] = field(default_factory=list)
     user_id: int | None = None
+    # (action, model name) → (regions' generation, region ids): the ids ``condition`` binds on PostgreSQL
+    _bound_ids: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_user(cls, user: User | None) -> Scope:
@@ -277,7 +280,27 @@ class Scope:
             return true()
         null_global = (getattr(model, "__scope_null_is_global__", False) and action in (VIEW, PRINT, EXPORT)
                        or getattr(model, "__scope_null_for_city__", False) and self.city_level(name, action))
-        return _path_condition(model, spec.split("."), ids, null_global)
+        return _path_condition(model, spec.split("."), self._planned_ids(action, name, ids), null_global)
+
+    def _planned_ids(self, action: str, name: str, ids):
+        """The region ids of the scope as the database plans them best.
+
+        On PostgreSQL the ids are read first (one indexed prefix scan of ``region.path``, a fraction of a
+        millisecond, once per scope and action until a region changes) and bound as one array, so the
+        planner sees the values: ``region_id IN (SELECT …)`` was planned as a join that re-ran the other
+        conditions' index scans once per region (a city admin's search for ``王`` at 2 M people: 0.4 s),
+        and ``= ANY(ARRAY(SELECT …))`` hides the values (a clerk's list read 100,000 rows of the primary
+        key to find 50 of one township). SQLite keeps the subquery.
+        """
+        from admin_app.extensions import db
+
+        if not has_app_context() or db.session.get_bind().dialect.name != "postgresql":
+            return ids
+        known = self._bound_ids.get((action, name))
+        if known is None or known[0] != _regions_generation[0]:
+            known = (_regions_generation[0], list(db.session.scalars(ids)))
+            self._bound_ids[(action, name)] = known
+        return known[1]
 
     def filter(self, query, model: type, action: str = VIEW):
         """Apply the scope to a Query or Select."""
@@ -361,10 +384,25 @@ def _models_by_name() -> dict[str, type]:
     return {m.__name__: m for m in scoped_models()}
 
 
+_regions_generation = [0]  # bumped by every flush that adds, changes or removes a region
+
+
+@event.listens_for(Session, "after_flush")
+def _regions_changed(session, _flush_context) -> None:
+    """A flush wrote regions: region ids bound by ``Scope.condition`` are read again."""
+    if any(isinstance(obj, Region) for obj in (*session.new, *session.dirty, *session.deleted)):
+        _regions_generation[0] += 1
+
+
 def _path_condition(model, parts: list[str], ids, null_global: bool) -> ColumnElement[bool]:
+    """Rows of ``model`` whose scope path (``parts``) reaches a region in ``ids``: a SELECT of region ids,
+    or (PostgreSQL) their list, bound as one array parameter whatever its length."""
     attr = getattr(model, parts[0])
     if len(parts) == 1:
-        cond = attr.in_(ids)
+        if isinstance(ids, list):
+            cond = attr == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+        else:
+            cond = attr.in_(ids)
         return or_(attr.is_(None), cond) if null_global else cond
     prop = attr.property
     if not isinstance(prop, RelationshipProperty):

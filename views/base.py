@@ -17,6 +17,7 @@ from flask import (
     Response,
     abort,
     after_this_request,
+    current_app,
     flash,
     g,
     has_request_context,
@@ -24,6 +25,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.ajax import QueryAjaxModelLoader
 from flask_admin.contrib.sqla.filters import FilterEqual
@@ -45,7 +47,7 @@ from admin_app.spreadsheet import bool_text, content_disposition, download_name,
 from models import Region
 from models.people import GRAM_MAX
 
-from .listing import DEEP_OFFSET, EstimatedCountQuery, deep_page
+from .listing import EstimatedCountQuery, page_of
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,50 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
             like = f"%{term.lower()}%"
             query = query.filter(or_(*[func.lower(f).like(like) for f in self._cached_fields]))
         return query.order_by(self.model.id).offset(offset).limit(limit).all()
+
+
+class ScopedRegionLoader(QueryAjaxModelLoader):
+    """A form's region field as a lookup (a province has ~2,000 townships: the form embedded them all).
+
+    Suggestions and posted ids alike are the regions the drop-down offered: where the user may edit
+    ``owner_name`` rows, of the field's levels (``scoped_choices``). The label carries the code, so two
+    townships of one name are told apart."""
+
+    LIMIT = 20  # suggestions per request, whatever the request asks
+
+    def __init__(self, name: str, owner_name: str, levels: tuple[str, ...] | None, **options):
+        super().__init__(name, None, Region, fields=["name", "code"], **options)
+        self.owner_name, self.levels = owner_name, levels
+
+    def get_query(self):
+        return scoped_choices(self.owner_name, Region, self.levels)()
+
+    def format(self, model):
+        return None if model is None else (model.id, f"{model.name}({model.code})")
+
+    def get_one(self, pk):
+        """The region ``pk`` if the field may take it, else None; remembered for the request (an import
+        validates one form per row, mostly naming the same few townships)."""
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            return None
+        if not -INT64 <= pk < INT64:
+            return None
+        seen = g.setdefault("_region_lookups", {}) if has_request_context() else {}
+        key = (self.owner_name, self.levels, pk)
+        if key not in seen:
+            with db.session.no_autoflush:
+                seen[key] = self.get_query().filter(Region.id == pk).first()
+        return seen[key]
+
+    def get_list(self, term, offset=0, limit=10):
+        query = self.get_query()
+        term = (term or "").strip()[:40]
+        if term:
+            query = query.filter(or_(_contains(Region.name, term), _contains(Region.code, term)))
+        offset = max(0, min(offset or 0, 100_000))
+        return query.offset(offset).limit(max(1, min(limit or self.LIMIT, self.LIMIT))).all()
 
 
 class AdminForm(FlaskForm):
@@ -198,11 +244,11 @@ class SecuredModelView(ModelView):
         return self.scoped(EstimatedCountQuery(func.count(), session=db.session()).select_from(self.model))
 
     def _apply_pagination(self, query, page, page_size):
-        """Deep pages on PostgreSQL read the skipped rows as ids only (views/listing.py)."""
+        """On PostgreSQL short lists are read by their ids first and deep pages read the skipped rows as
+        ids only (views/listing.py page_of)."""
         size = self.page_size if page_size is None else page_size
-        offset = (page or 0) * (size or 0)
-        if size and offset >= DEEP_OFFSET and db.session.get_bind().dialect.name == "postgresql":
-            return deep_page(query, self.model, offset, size)
+        if size and db.session.get_bind().dialect.name == "postgresql":
+            return page_of(query, self.model, (page or 0) * size, size)
         return super()._apply_pagination(query, page, page_size)
 
     def get_one(self, id):
@@ -368,40 +414,84 @@ class SecuredModelView(ModelView):
             return value  # typed in XLSX; CSV writes its text
         return super().get_export_value(model, name)
 
-    def _export_rows(self) -> tuple[list[str], list[list]]:
-        """Header and rows of an export, each cell through the one formula neutraliser; audited."""
-        _count, data = self._export_data()
-        header = [safe_cell(str(c[1])) for c in self._export_columns]
-        rows = [[safe_cell(self.get_export_value(row, c[0])) for c in self._export_columns] for row in data]
-        record_access("export", self.model.__name__, len(rows))
-        return header, rows
+    # -- exports: small ones in the request, big ones as a background job (run_export_job) -----------
+    @expose("/export/<export_type>/", methods=("GET", "POST"))
+    def export(self, export_type):
+        """Flask-Admin's export, also answering the POST of a big export's confirmation (``_export``)."""
+        return super().export(export_type)
 
     def _export_csv(self, return_url):
-        """The CSV built inside the request (Flask-Admin streams it after the request's session and
-        scope are gone, so lazy loads of related rows fail there); masking applies as in lists."""
-        header, rows = self._export_rows()
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(header)
-        writer.writerows(rows)
-        return self._download(out.getvalue().encode("utf-8-sig"), "csv", "text/csv; charset=utf-8")
+        """The CSV built inside the request, not streamed as Flask-Admin does (its stream runs after the
+        request's session and scope are gone, so lazy loads of related rows fail there)."""
+        return self._export("csv")
 
     def _export_tablib(self, export_type, return_url):
-        """XLSX written with openpyxl: typed numbers and dates, text that can never be a live formula."""
-        if export_type != "xlsx":
-            abort(404)
-        import openpyxl
+        """XLSX written with openpyxl (``write_export``), not tablib: typed numbers and dates."""
+        return self._export(export_type)
 
-        header, rows = self._export_rows()
-        book = openpyxl.Workbook(write_only=True)
-        sheet = book.create_sheet(title=secure_filename(self.endpoint)[:30] or "export")
-        sheet.append(header)
-        for row in rows:
-            sheet.append(row)
+    def _export(self, export_type: str):
+        """Up to ``EXPORT_SYNC_ROWS`` rows are written here and downloaded at once; a bigger list becomes
+        a job (我的任务) that rebuilds the same list as its owner and writes it in the background."""
+        if export_type not in EXPORT_MIMETYPES:
+            abort(404)
+        count, query = self._export_list(self._get_list_extra_args())
+        if count is None:
+            count = query.enable_eagerloads(False).order_by(None).count()
+        if count > int(current_app.config["EXPORT_SYNC_ROWS"]):  # admin_app/config.py: 5,000 by default
+            return self._export_as_job(export_type, count)
         out = io.BytesIO()
-        book.save(out)
-        return self._download(out.getvalue(), "xlsx",
-                              "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        rows = write_export(out, export_type, self._export_sheet_title(), self._export_header(),
+                            self._export_cells(query))
+        record_access("export", self.model.__name__, rows)
+        return self._download(out.getvalue(), export_type, EXPORT_MIMETYPES[export_type])
+
+    def _export_list(self, args) -> tuple:
+        """(count, unexecuted query) of the list being exported: its sort, search and filters, no page;
+        rows of equal sort values in id order, so an export job writes them in the request's order.
+        The count is the list's (the planner's estimate on PostgreSQL for big lists)."""
+        sort = self._get_column_by_idx(args.sort)
+        count, query = self.get_list(0, sort[0] if sort else None, args.sort_desc, args.search, args.filters,
+                                     execute=False, page_size=0)
+        return count, query.order_by(self.model.id)
+
+    def _export_header(self) -> list[str]:
+        return [safe_cell(str(c[1])) for c in self._export_columns]
+
+    def _export_cells(self, rows):
+        """Each row's cells, each through the one formula neutraliser and the privacy mask."""
+        for row in rows:
+            yield [safe_cell(self.get_export_value(row, c[0])) for c in self._export_columns]
+
+    def _export_sheet_title(self) -> str:
+        return secure_filename(self.endpoint)[:30] or "export"
+
+    def _export_as_job(self, export_type: str, count: int):
+        """The GET asks, the POST queues the job (or finds the same one unfinished) and shows it in
+        我的任务 (``views.jobs.start_job``)."""
+        from urllib.parse import urlencode
+
+        from models import JobKind
+
+        from .jobs import start_job
+
+        args = [[k, v] for k, v in request.args.items(multi=True) if _export_arg(k, v)]
+        back_url = self.get_url(".index_view") + (f"?{urlencode([(k, v) for k, v in args])}" if args else "")
+        return start_job(JobKind.EXPORT, {"endpoint": self.endpoint, "format": export_type, "args": args},
+                         title=_("%(name)s 导出(%(format)s)", name=self.name, format=export_type.upper()),
+                         size=_("约 %(n)s 行", n=f"{count:,}"), back_url=back_url, view=self.endpoint)
+
+    def _foreign_region_filter(self, filters) -> bool:
+        """Does a region filter of the list name a region outside the user's export scope? (A job's
+        parameters are not trusted: the list would be empty, the job says why instead.)"""
+        scope = current_scope()
+        for idx, _name, value in filters or ():
+            flt = self._filters[idx]
+            if not isinstance(flt, ScopedRegionFilter):
+                continue
+            region = db.session.get(Region, flt.clean(value))
+            if region is None or not scope.covers_path(region.path, EXPORT, self.model.__name__):
+                return True
+        return False
 
     def get_export_name(self, export_type: str = "csv") -> str:
         """``人员-杉山镇-2026-11-27.csv``: the screen, the user's one township or county, the day."""
@@ -749,3 +839,131 @@ def export_region_name() -> str | None:
         return None
     region = db.session.get(Region, next(iter(region_ids)))
     return region.name if region is not None and region.level in ("township", "county") else None
+
+
+# -- exports: the file writer (requests and jobs alike) and the export job ---------------------------
+EXPORT_BATCH = 1_000  # rows an export job reads per round trip; one progress step each
+XLSX_SHEET_ROWS = 1_048_575  # data rows per worksheet (Excel shows 1,048,576 rows, the header included)
+EXPORT_MIMETYPES = {"csv": "text/csv; charset=utf-8",
+                    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+EXPORT_ARG = re.compile(r"sort|desc|search|flt\d{1,3}_\w{1,40}")  # the list's arguments a job keeps
+EXPORT_REFUSED_MESSAGE = "该列表不存在或您无权导出"
+EXPORT_FILTER_MESSAGE = "筛选条件中的区划不在您的导出范围内"
+EXPORT_DONE_MESSAGE = "已导出 %(n)s 行"
+
+
+def _export_arg(key, value) -> bool:
+    """Is ``key=value`` a list argument an export keeps (sort, search, filters; not the page)?"""
+    return bool(EXPORT_ARG.fullmatch(str(key))) and len(str(value)) <= MAX_SEARCH_CHARS
+
+
+def write_export(out, export_type: str, title: str, header: list, rows) -> int:
+    """Write ``header`` and ``rows`` (cells already neutralised) to the binary file ``out`` as CSV (UTF-8
+    with the BOM Excel needs) or XLSX (write-only openpyxl: typed cells, memory bounded, a new sheet
+    every ``XLSX_SHEET_ROWS`` rows). Returns the number of rows written."""
+    count = 0
+
+    def counted():
+        nonlocal count
+        for row in rows:
+            count += 1
+            yield row
+
+    if export_type == "csv":
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+        writer = csv.writer(text)
+        writer.writerow(header)
+        writer.writerows(counted())
+        text.flush()
+        text.detach()  # the caller's file stays open
+        return count
+    import openpyxl  # ~0.25 s to import: only when a workbook is written
+
+    book = openpyxl.Workbook(write_only=True)
+    sheet = None
+    for row in counted():
+        if sheet is None or (count - 1) % XLSX_SHEET_ROWS == 0:
+            part = (count - 1) // XLSX_SHEET_ROWS
+            sheet = book.create_sheet(title=title if part == 0 else f"{title[:27]}-{part + 1}")  # ≤ 31 chars
+            sheet.append(header)
+        sheet.append(row)
+    if sheet is None:
+        book.create_sheet(title=title).append(header)
+    book.save(out)
+    return count
+
+
+def _export_view(app, endpoint) -> SecuredModelView | None:
+    """The generated list screen ``endpoint`` names, or None."""
+    for admin in app.extensions.get("admin", ()):
+        for view in admin._views:
+            if isinstance(view, SecuredModelView) and view.endpoint == endpoint:
+                return view
+    return None
+
+
+def _export_reader():
+    """The session an export job reads its rows on. PostgreSQL: a connection of its own, so the job's
+    progress commits do not close the server-side cursor. SQLite: the job's own session (a second
+    connection's open read would block those commits; a commit leaves the same connection's read open)."""
+    from contextlib import nullcontext
+
+    from sqlalchemy.orm import Session
+
+    if db.session.get_bind().dialect.name == "sqlite":
+        return nullcontext(db.session())
+    return Session(bind=db.engine)
+
+
+def _advancing(rows, run, batch: int):
+    """``rows`` unchanged; one progress step (a commit of the job row) after every ``batch`` rows, at the
+    boundary of a ``yield_per`` batch, so no row of a batch in use is expired by the commit."""
+    done = 0
+    for row in rows:
+        yield row
+        done += 1
+        if done % batch == 0:
+            run.advance(batch)
+
+
+def run_export_job(run) -> None:
+    """A big list export (``JobKind.EXPORT``): the owner's list rebuilt from the job's parameters.
+
+    Nothing in the parameters is trusted: the screen must be a generated one the owner may export now,
+    a region filter must lie inside the owner's export scope (else the job fails with a message and
+    reads nothing), and the rows are the owner's scoped list. The list is built inside a request
+    context of the export URL with the owner as the logged-in user, so the scope, the privacy masks,
+    the formula neutraliser and the audit record are exactly those of a small export; the rows are read
+    in ``yield_per`` batches and spooled to a temporary file, never held in memory at once.
+    """
+    import mmap
+    import tempfile
+
+    from admin_app.jobs import JobFailed
+
+    params = run.job.params if isinstance(run.job.params, dict) else {}
+    export_type, args = params.get("format"), params.get("args") or []
+    view = _export_view(run.app, params.get("endpoint"))
+    if (view is None or export_type not in EXPORT_MIMETYPES or export_type not in view.export_types
+            or not isinstance(args, list) or not all(isinstance(a, list) and len(a) == 2 for a in args)):
+        raise JobFailed(_(EXPORT_REFUSED_MESSAGE))
+    query_string = [(str(k), str(v)) for k, v in args if _export_arg(k, v)]
+    with run.app.test_request_context(f"{view.url}/export/{export_type}/", query_string=query_string):
+        g._login_user = run.owner  # Flask-Login's current user: scope, masks and audit are the owner's
+        if not (view.is_accessible() and view.can_export):
+            raise JobFailed(_(EXPORT_REFUSED_MESSAGE))
+        list_args = view._get_list_extra_args()
+        if view._foreign_region_filter(list_args.filters):
+            raise JobFailed(_(EXPORT_FILTER_MESSAGE))
+        _count, query = view._export_list(list_args)
+        run.start(query.enable_eagerloads(False).order_by(None).count())
+        with _export_reader() as reader, tempfile.TemporaryFile() as spool:
+            rows = query.with_session(reader).yield_per(EXPORT_BATCH)
+            written = write_export(spool, export_type, view._export_sheet_title(), view._export_header(),
+                                   _advancing(view._export_cells(rows), run, EXPORT_BATCH))
+            filename = view.get_export_name(export_type)
+            record_access("export", view.model.__name__, written, f"后台任务 {run.job_id}")
+            spool.flush()
+            # The result is copied from a memory map of the spool file: a million rows never sit in memory.
+            with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                run.finish(data, filename, _(EXPORT_DONE_MESSAGE, n=written))

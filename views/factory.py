@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, ValidationError
 
 from models import Region, scoped_models
 
-from .base import ScopedAjaxLoader, ScopedRegionFilter, SecuredModelView, scoped_choices
+from .base import ScopedAjaxLoader, ScopedRegionFilter, ScopedRegionLoader, SecuredModelView, scoped_choices
 from .importer import ImportMixin
 
 MENU_ORDER = ["组织机构", "人员", "职责与计划", "退役军人服务", "民兵", "打印", "系统管理"]
@@ -198,9 +198,18 @@ class RequiredQuerySelectField(QuerySelectField):
         super().__init__(*args, **kwargs)
 
 
-def _form_overrides(model) -> dict[str, type]:
+def region_lookups(model) -> list[str]:
+    """The region fields of ``model``'s own form, shown as lookups (``ScopedRegionLoader``): a province's
+    ~2,000 townships are not embedded in every form. Inline child forms keep their scoped drop-downs."""
+    form = getattr(model, "__admin__", {}).get("form")
+    return [rel.key for rel in inspect(model).relationships
+            if rel.direction.name == "MANYTOONE" and rel.mapper.class_ is Region
+            and (form is None or rel.key in form)]
+
+
+def _form_overrides(model, lookups: tuple[str, ...] | list[str] = ()) -> dict[str, type]:
     """Required many-to-one drop-downs (not the ajax look-ups) start empty."""
-    ajax = set(getattr(model, "__admin__", {}).get("ajax", []))
+    ajax = set(getattr(model, "__admin__", {}).get("ajax", [])) | set(lookups)
     out = {}
     for rel in inspect(model).relationships:
         if rel.direction.name != "MANYTOONE" or rel.key in ajax:
@@ -210,15 +219,15 @@ def _form_overrides(model) -> dict[str, type]:
     return out
 
 
-def _form_args(model) -> dict[str, dict]:
-    """Scoped query factories for every drop-down relationship field (ajax fields use their loader), and
-    the bounds of every integer, decimal and text column."""
+def _form_args(model, lookups: tuple[str, ...] | list[str] = ()) -> dict[str, dict]:
+    """Scoped query factories for every drop-down relationship field (ajax fields and the region
+    ``lookups`` use their loader), and the bounds of every integer, decimal and text column."""
     args: dict[str, dict] = {}
     for column in inspect(model).columns:
         found = column_validators(column)
         if found:
             args[column.key] = {"validators": found}
-    ajax = set(getattr(model, "__admin__", {}).get("ajax", []))
+    ajax = set(getattr(model, "__admin__", {}).get("ajax", [])) | set(lookups)
     for rel in inspect(model).relationships:
         if rel.direction.name != "MANYTOONE" or rel.key in ajax:
             continue
@@ -301,6 +310,10 @@ def build_view_class(model) -> type[SecuredModelView]:
                                    or ["id"],
                                    placeholder=_ajax_placeholder(inspect(model).relationships[name].mapper.class_))
             for name in meta.get("ajax", [])}
+    lookups = region_lookups(model)
+    ajax.update({name: ScopedRegionLoader(name, model.__name__, region_levels(model, name),
+                                          placeholder=_l("输入名称或代码查找"), minimum_input_length=0)
+                 for name in lookups})
     attrs = {
         "column_list": meta.get("list"),
         "column_labels": labels,
@@ -311,8 +324,8 @@ def build_view_class(model) -> type[SecuredModelView]:
         "column_choices": {k: _choices(e) for k, e in enums.items()},
         "form_choices": {k: _choices(e) for k, e in enums.items()},
         "form_columns": meta.get("form"),
-        "form_args": _form_args(model),
-        "form_overrides": _form_overrides(model),
+        "form_args": _form_args(model, lookups),
+        "form_overrides": _form_overrides(model, lookups),
         "form_ajax_refs": ajax or None,
         "inline_models": [_inline(model, n) for n in meta.get("inline", [])] or None,
         "column_default_sort": _default_sort(meta.get("sort", "-id")),

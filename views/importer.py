@@ -69,7 +69,7 @@ UPLOAD_TTL = 2 * 3600  # seconds a previewed upload waits for its confirmation
 JOB_UPLOAD_TTL = 7 * 24 * 3600  # an import job's upload left behind (a job that never ran) is removed after
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 DEFAULTS = {
-    "IMPORT_SYNC_ROWS": 20_000,  # a file with more data rows is imported as a background job
+    "IMPORT_SYNC_ROWS": 10_000,  # a file with more data rows is imported as a background job (config)
     "IMPORT_CHUNK_ROWS": 2_000,  # rows per checked chunk and per flush (memory stays bounded)
 }
 PLAN_VERSION = 1
