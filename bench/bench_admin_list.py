@@ -390,6 +390,9 @@ def run_province(repeat: int) -> list[tuple[str, bool, str]]:
             Figure("list of 50", "clerk", "/admin/person/"),
             Figure("deep page 2,000", "province", "/admin/person/?page=1999"),
             Figure("deep page 2,000", "stock", "/stock/person/?page=1999"),
+            # The middle of the list is the worst page: the farthest from either end (listing.deep_page).
+            Figure(f"middle page {deep // 2 + 1:,}", "province", f"/admin/person/?page={deep // 2}"),
+            Figure(f"middle page {deep // 2 + 1:,}", "stock", f"/stock/person/?page={deep // 2}"),
             Figure(f"last page {deep + 1:,}", "province", f"/admin/person/?page={deep}"),
             Figure(f"last page {deep + 1:,}", "stock", f"/stock/person/?page={deep}"),
             Figure(f"deep page {city_deep + 1}", "city", f"/admin/person/?page={city_deep}"),
@@ -416,7 +419,7 @@ def run_province(repeat: int) -> list[tuple[str, bool, str]]:
                   f"{'/'.join(map(str, sorted(fig.queries))):>8} {statistics.median(fig.sql_ms):8.1f} "
                   f"{fig.size / 1024:6.0f} {ratio:>9}")
         for fig in figures:
-            if fig.user in ("province", "city") and (fig.label.startswith(("search", "list", "deep", "last"))):
+            if fig.user in ("province", "city") and (fig.label.startswith(("search", "list", "deep", "middle", "last"))):
                 log.reset()
                 clients[fig.user].get(fig.url)
                 explain(app, list(log.statements), f"{fig.label} as {fig.user}")

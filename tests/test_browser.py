@@ -1,9 +1,10 @@
 """Real browser: Debian's Chromium, driven by Playwright, against the app served on a free local port.
 
-The app runs with CSRF protection on (real forms, real tokens) on a temporary SQLite file filled with the
-娄底 demo once per module (``admin_app.demo.seed_demo``). The tests never download a browser (no
-``playwright install``): without /usr/bin/chromium they are skipped, except under CI=true where a missing
-browser is a failure.
+The app runs with CSRF protection on (real forms, real tokens) on a temporary SQLite file holding the
+娄底 demo (``admin_app.demo.seed_demo``): seeded once per session, each module serves its own copy. One
+Chromium serves the whole session; each test opens its own browser context. The tests never download a
+browser (no ``playwright install``): without /usr/bin/chromium they are skipped, except under CI=true
+where a missing browser is a failure.
 
 Every page a journey opens is watched (``Watch``): a console error, a Content-Security-Policy violation, an
 uncaught exception or a failed sub-request fails the test. Each journey ends with a screenshot in
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 
@@ -37,7 +39,7 @@ LOUXING = "431302000000"  # 娄星区 (the county admin's county)
 pytestmark = pytest.mark.browser
 
 
-def _require_browser():
+def require_browser():
     """Skip without a browser, but fail in CI, where a skip would hide that nothing was tested."""
     problem = None
     if not CHROMIUM.exists():
@@ -70,31 +72,47 @@ def _compile_catalogue() -> None:
     os.replace(partial, mo)
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """(app, base URL) of the app served by werkzeug in a background thread, on a temp-file SQLite DB
-    holding the demo; seeded once per module."""
-    _require_browser()
-    from admin_app.actor import acting_as, system_actor
-    from admin_app.demo import seed_demo
-
-    _compile_catalogue()
-    tmp = tmp_path_factory.mktemp("browser")
+def browser_app(database: Path, jobs_dir: Path):
+    """The app as the browser tests serve it: CSRF on, on the SQLite file ``database``."""
     app = create_app({
         "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'browser.db'}",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
         "WTF_CSRF_ENABLED": True,
         "SECRET_KEY": "browser-test-secret",
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # the demo accounts hash fast
-        "JOBS_DIR": str(tmp / "jobs"),
+        "JOBS_DIR": str(jobs_dir),
+        # Chromium keeps the static files for the test instead of asking for every one again on every
+        # page (two dozen 304s a page, 40 % of a crawl's time); pages themselves stay no-store.
+        "SEND_FILE_MAX_AGE_DEFAULT": 3600,
     })
     assert app.config["WTF_CSRF_ENABLED"] is True
+    return app
+
+
+def seed_demo_file(database: Path) -> None:
+    """A SQLite file holding the 娄底 demo (``conftest.browser_demo_file`` makes it once per session)."""
+    from admin_app.actor import acting_as, system_actor
+    from admin_app.demo import seed_demo
+
+    app = browser_app(database, database.parent / "jobs")
     with app.app_context():
         _db.create_all()
         with acting_as(system_actor("seed-demo")):
             seed_demo(_db.session)
             _db.session.commit()
         _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory, browser_demo_file):
+    """(app, base URL) of the app served by werkzeug in a background thread, on a temp-file SQLite DB
+    holding the demo: each module starts from its own copy of the demo seeded once per session."""
+    require_browser()
+    _compile_catalogue()
+    tmp = tmp_path_factory.mktemp("browser")
+    shutil.copyfile(browser_demo_file, tmp / "browser.db")
+    app = browser_app(tmp / "browser.db", tmp / "jobs")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -107,16 +125,14 @@ def live_server(tmp_path_factory):
             _db.engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def browser(live_server):
-    from playwright.sync_api import sync_playwright
+def launch_chromium(pw):
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+
+@pytest.fixture(scope="module")
+def browser(live_server, chromium_session):
+    """The session's one Chromium (``conftest.chromium_session``); every test opens its own context."""
+    return chromium_session
 
 
 CSP_PROBE = """
@@ -252,7 +268,7 @@ def test_clerk_registers_a_veteran_and_finds_him_by_initials(live_server, open_a
     assert "Veteran" not in page.locator("form.admin-form").inner_text()
 
     page.fill("input[name=name]", name)
-    choose(page, "region", "杉山镇")
+    choose_ajax(page, "region", "杉山", "杉山镇")  # a lookup in scope, typed (views/base.py ScopedRegionLoader)
     choose(page, "gender", "男")
     # The veteran part of the form (one-to-one inline), labelled from the schema.
     expect(page.locator("label[for=veteran_profile]")).to_have_text(re.compile(r"^\s*退役军人\s*$"))
@@ -403,6 +419,8 @@ def test_county_admin_compares_townships_and_prints_the_county_charts(live_serve
 
     menu(page, "打印", "打印中心")
     page.locator("a[href$='/org-charts.pdf']", has_text="全部乡镇架构图").first.click()
+    expect(page.locator(".job-confirm")).to_contain_text("娄星区合署办公架构图")  # a GET only asks
+    page.locator("button.job-start").click()
     page.wait_for_url("**/admin/jobs/**")
     link = page.locator("a", has_text=re.compile("下载")).first
     expect(link).to_be_visible(timeout=120_000)
@@ -411,6 +429,25 @@ def test_county_admin_compares_townships_and_prints_the_county_charts(live_serve
     assert response.status == 200 and response.body()[:5] == b"%PDF-"
     watch.check(page)
     shot(page, "county-prints-charts-1440")
+
+
+def test_county_admin_gets_the_county_statistics_from_my_jobs(live_server, open_as):
+    from playwright.sync_api import expect
+
+    _app, base = live_server
+    page, watch = open_as("louxing")
+    page.goto(base + "/admin/stats/?region=431302000000")
+    button = page.locator("a.stats-export")
+    assert "我的任务" in (button.get_attribute("title") or "")
+    button.click()
+    expect(page.locator(".job-confirm")).to_contain_text("年度统计报表(XLSX)")  # a GET only asks
+    page.locator("button.job-start").click()
+    page.wait_for_url("**/admin/jobs/**")
+    link = page.locator("a.job-download")
+    expect(link).to_be_visible(timeout=60_000)
+    response = page.request.get(base + link.get_attribute("href"))
+    assert response.status == 200 and response.body()[:2] == b"PK"  # an XLSX (a zip)
+    watch.check(page)
 
 
 def test_viewer_finds_no_write_control(live_server, open_as):

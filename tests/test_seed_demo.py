@@ -45,9 +45,14 @@ TODAY = datetime.date(2026, 11, 26)
 
 @pytest.fixture()
 def demo(db):
-    result = seed_demo(db.session, today=TODAY)
-    db.session.commit()
-    return result
+    from conftest import made_once  # seeded once per process; later tests get its rows copied back
+
+    def seed():
+        result = seed_demo(db.session, today=TODAY)
+        db.session.commit()
+        return result
+
+    return made_once(("demo", TODAY), seed)[0]
 
 
 def region(db, code: str) -> Region:
