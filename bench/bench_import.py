@@ -14,8 +14,8 @@ openpyxl, and times what a clerk does:
 
 Wall-clock figures on a shared machine are noisy: the CPU time of this process is printed beside them.
 Environment: ``BENCH_IMPORT_ROWS`` (default 10000), ``BENCH_IMPORT_JOB_ROWS`` (default 100000; 0 skips
-the job), ``BENCH_SQLITE_WAL=1`` (the job's database in WAL mode: the progress is readable while the
-job writes), ``BENCH_PROFILE=1`` (a cProfile of the preview).
+the job), ``BENCH_PROFILE=1`` (a cProfile of the preview). The app runs SQLite file databases in WAL
+mode (admin_app/extensions.py), so the progress stays readable while the job writes; the figure says so.
 """
 
 from __future__ import annotations
@@ -215,11 +215,6 @@ def job_child(rows: int, workbook_path: str) -> None:
     db_path = OUT_DIR / "import-job-bench.sqlite"
     app = make_app(db_path, JOBS_IMMEDIATE=True, JOBS_URL="memory://", JOBS_DIR=str(OUT_DIR / "import-jobs"),
                    IMPORT_SYNC_ROWS=JOB_SYNC_ROWS, JOBS_PROGRESS_EVERY=1)
-    if os.environ.get("BENCH_SQLITE_WAL") == "1":  # persistent in the file: readers never wait for the writer
-        engine = create_engine(f"sqlite:///{db_path}")
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        engine.dispose()
     client = login(app, "bench_clerk", PASSWORD)
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     samples, stop = [], threading.Event()
@@ -246,9 +241,10 @@ def job_child(rows: int, workbook_path: str) -> None:
     with app.app_context():
         job = db.session.query(Job).one()
         stored = db.session.execute(text("SELECT count(*) FROM person")).scalar()
+        journal = db.session.execute(text("PRAGMA journal_mode")).scalar()  # the app's (extensions.py)
         print("@@job@@" + json.dumps({
             "http": rv.status_code, "wall": clock.wall, "cpu": clock.cpu, "status": job.status,
-            "done": job.done, "total": job.total, "message": job.message, "stored": stored,
+            "done": job.done, "total": job.total, "journal": journal, "message": job.message, "stored": stored,
             "baseline_kb": baseline, "peak_kb": peak, "samples": samples}, ensure_ascii=False))
 
 
@@ -266,8 +262,8 @@ def job_import(rows: int) -> bool:
     progress = [s for s in r["samples"] if isinstance(s, list)]
     locked = [s for s in r["samples"] if isinstance(s, str)]
     seen = sorted({s[0] for s in progress if s[2] == "running"})
-    mode = "WAL" if os.environ.get("BENCH_SQLITE_WAL") == "1" else "rollback journal"
-    print(f"\n== person import as a job on sqlite ({mode}): {rows:,} rows, {path.stat().st_size / 1024:.0f} KB xlsx ==")
+    print(f"\n== person import as a job on sqlite (journal mode {r['journal']}): {rows:,} rows, "
+          f"{path.stat().st_size / 1024:.0f} KB xlsx ==")
     print(f"upload → job → done      {r['wall']:8.1f} s wall  {r['cpu']:8.1f} s cpu  "
           f"{rows / r['wall']:,.0f} rows/s")
     print(f"peak RSS                 {r['peak_kb'] / 1024:8.0f} MB  (after start-up {r['baseline_kb'] / 1024:.0f} MB,"
