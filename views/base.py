@@ -75,6 +75,15 @@ def _endpoint_action() -> str:
     return VIEW
 
 
+def posted_pk(value) -> int | None:
+    """A posted primary key as an int within the 64-bit range, else None (a forged value)."""
+    try:
+        pk = int(value)
+    except (TypeError, ValueError):
+        return None
+    return pk if -INT64 <= pk < INT64 else None
+
+
 class ScopedAjaxLoader(QueryAjaxModelLoader):
     """Ajax foreign-key lookups limited to the user's scope: suggestions and posted ids alike."""
 
@@ -90,11 +99,8 @@ class ScopedAjaxLoader(QueryAjaxModelLoader):
         return getattr(model, self.pk), picker_label(model)
 
     def get_one(self, pk):
-        try:
-            pk = int(pk)
-        except (TypeError, ValueError):
-            return None
-        if not -INT64 <= pk < INT64:
+        pk = posted_pk(pk)
+        if pk is None:
             return None
         with db.session.no_autoflush:
             return self.get_query().filter(self.model.id == pk).first()
@@ -130,11 +136,8 @@ class ScopedRegionLoader(QueryAjaxModelLoader):
     def get_one(self, pk):
         """The region ``pk`` if the field may take it, else None; remembered for the request (an import
         validates one form per row, mostly naming the same few townships)."""
-        try:
-            pk = int(pk)
-        except (TypeError, ValueError):
-            return None
-        if not -INT64 <= pk < INT64:
+        pk = posted_pk(pk)
+        if pk is None:
             return None
         seen = g.setdefault("_region_lookups", {}) if has_request_context() else {}
         key = (self.owner_name, self.levels, pk)
