@@ -1,7 +1,7 @@
 """Printing benchmark: one A3 wall chart (steady state and cold) and the whole of 娄底 as one PDF.
 
 Builds its own database (SQLite file in a temp dir): the 89 township-level units of 娄底 from
-/work/shared/data/regions-hunan.csv (4313* rows; synthesised if the file is missing), each with a
+tests/fixtures/regions-hunan.csv (4313* rows; synthesised if the file is missing), each with a
 demo-like merged office (9 posts with parent edges, a concurrent holder, a vacant post, template duties,
 adjustments, a 12-month plan). Prints figures and the targets next to them; also the stock alternatives
 (nested-flexbox tree; one process, one document) and the ratios.
@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", "/work/shared/data/regions-hunan.csv"))
+HUNAN_CSV = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "regions-hunan.csv"
+REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", HUNAN_CSV))
 ROOT = Path(__file__).resolve().parent.parent
 STEADY_RUNS = int(os.environ.get("BENCH_PRINT_RUNS", "7"))
 

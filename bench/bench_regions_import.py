@@ -5,7 +5,7 @@ of a re-import that moves one county (its townships are re-pathed), and of seedi
 plus the SQL statements of the first import; then PASS/FAIL against the target (well under 3 s).
 
 Run ``python -m bench.bench_regions_import``. Environment: ``BENCH_REGIONS_CSV`` (default
-``/work/shared/data/regions-hunan.csv``), ``BENCH_DATABASE_URL`` (also run on that PostgreSQL database;
+``tests/fixtures/regions-hunan.csv``), ``BENCH_DATABASE_URL`` (also run on that PostgreSQL database;
 its tables are dropped and recreated).
 """
 
@@ -17,7 +17,8 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", "/work/shared/data/regions-hunan.csv"))
+HUNAN_CSV = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "regions-hunan.csv"
+REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", HUNAN_CSV))
 TARGET_SECONDS = 3.0
 
 

@@ -1,6 +1,6 @@
 """A city-scale database for benchmarks: 娄底市, its 89 townships, 100,000 people with veteran profiles.
 
-Regions come from ``/work/shared/data/regions-hunan.csv`` (the 4313* rows) when that file exists, else
+Regions come from ``tests/fixtures/regions-hunan.csv`` (the 4313* rows) when that file exists, else
 89 townships are synthesised under 娄底市 with 5 counties. The app itself never needs this module.
 
 The file SQLite database is cached in ``bench/out/`` under a name keyed by a hash of the schema and of
@@ -30,7 +30,8 @@ from models.enums import DischargeType, Education, EmploymentStatus, PoliticalSt
 from models.people import name_pinyin, search_grams
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
-REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", "/work/shared/data/regions-hunan.csv"))
+HUNAN_CSV = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "regions-hunan.csv"
+REGIONS_CSV = Path(os.environ.get("BENCH_REGIONS_CSV", HUNAN_CSV))
 CITY_CODE = "431300000000"
 CLERK_TOWNSHIP = "431302100000"  # 杉山镇
 PASSWORD = "yibuyizhan-bench"  # noqa: S105

@@ -28,7 +28,7 @@ from models import (
 from tests.conftest import PASSWORD, count_rows, post_type
 from tests.test_access_matrix import id_number, parse_form, snapshot
 
-HUNAN = Path(__file__).resolve().parents[2] / "shared" / "data" / "regions-hunan.csv"
+HUNAN = Path(__file__).resolve().parent / "fixtures" / "regions-hunan.csv"
 
 
 def _person(db, region, name="赵卫东", **kw) -> Person:
