@@ -48,6 +48,7 @@ from models import Region
 from models.people import GRAM_MAX
 
 from .listing import EstimatedCountQuery, page_of
+from .screens import find_view
 
 log = logging.getLogger(__name__)
 
@@ -896,15 +897,6 @@ def write_export(out, export_type: str, title: str, header: list, rows) -> int:
     return count
 
 
-def _export_view(app, endpoint) -> SecuredModelView | None:
-    """The generated list screen ``endpoint`` names, or None."""
-    for admin in app.extensions.get("admin", ()):
-        for view in admin._views:
-            if isinstance(view, SecuredModelView) and view.endpoint == endpoint:
-                return view
-    return None
-
-
 def _export_reader():
     """The session an export job reads its rows on. PostgreSQL: a connection of its own, so the job's
     progress commits do not close the server-side cursor. SQLite: the job's own session (a second
@@ -946,7 +938,7 @@ def run_export_job(run) -> None:
 
     params = run.job.params if isinstance(run.job.params, dict) else {}
     export_type, args = params.get("format"), params.get("args") or []
-    view = _export_view(run.app, params.get("endpoint"))
+    view = find_view(run.app, params.get("endpoint"), SecuredModelView)
     if (view is None or export_type not in EXPORT_MIMETYPES or export_type not in view.export_types
             or not isinstance(args, list) or not all(isinstance(a, list) and len(a) == 2 for a in args)):
         raise JobFailed(_(EXPORT_REFUSED_MESSAGE))

@@ -53,6 +53,7 @@ from admin_app.spreadsheet import decode_csv, safe_cell
 from models import JobStatus, Region
 
 from .base import drop_empty_one_to_one
+from .screens import find_view
 
 MAX_ROWS = 200_000  # rows of one file; above IMPORT_SYNC_ROWS the file is imported as a job
 MAX_BYTES = 5 * 1024 * 1024
@@ -1257,7 +1258,7 @@ def run_import_job(run) -> None:
     from admin_app.jobs import JobFailed
 
     params = run.job.params or {}
-    view = _view_of(run.app, str(params.get("endpoint", "")))
+    view = find_view(run.app, str(params.get("endpoint", "")), ImportMixin)
     token = str(params.get("upload", ""))
     if view is None or not TOKEN_RE.match(token):
         raise JobFailed(_("导入任务的参数无效"))
@@ -1380,9 +1381,3 @@ def _result_name(filename: str, what: str) -> str:
     return f"{stem}-{what}.xlsx"
 
 
-def _view_of(app, endpoint: str):
-    for admin in app.extensions.get("admin", []):
-        for view in admin._views:
-            if getattr(view, "endpoint", None) == endpoint and isinstance(view, ImportMixin):
-                return view
-    return None

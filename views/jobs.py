@@ -18,7 +18,7 @@ from admin_app.jobs import enqueue, result_file
 from admin_app.scope import VIEW, current_scope, get_or_404
 from admin_app.spreadsheet import content_disposition
 from models import Job, JobKind, JobStatus
-from views.screens import ScopedScreen
+from views.screens import ScopedScreen, find_view
 
 LIST_LIMIT = 100
 RESULT_MIMETYPES = {
@@ -98,7 +98,10 @@ def start_job(kind: str | JobKind, params: dict, *, title: str, size: str, back_
     if request.method != "POST":
         query = urlencode(list(request.args.items(multi=True)))
         action = quote(request.script_root + request.path) + (f"?{query}" if query else "")
-        return _admin_view(view).render("jobs/confirm.html", title=title, size=size, back_url=back_url,
+        screen = find_view(current_app, view)
+        if screen is None:
+            raise LookupError(view)
+        return screen.render("jobs/confirm.html", title=title, size=size, back_url=back_url,
                                         action=action)
     from admin_app.extensions import db
     from admin_app.gate import WriteRefused
@@ -112,9 +115,3 @@ def start_job(kind: str | JobKind, params: dict, *, title: str, size: str, back_
     return redirect(url_for("jobs.job", job_id=job.id), code=303)
 
 
-def _admin_view(endpoint: str):
-    for admin in current_app.extensions.get("admin", ()):
-        for found in admin._views:
-            if found.endpoint == endpoint:
-                return found
-    raise LookupError(endpoint)

@@ -29,3 +29,13 @@ class ScopedScreen(BaseView):
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.full_path))
         abort(404)
+
+
+def find_view(app, endpoint, kind: type = BaseView):
+    """The admin screen registered under ``endpoint`` that is a ``kind``, or None (a job names its screen
+    by endpoint: an unknown or forged one finds nothing)."""
+    for admin in app.extensions.get("admin", ()):
+        for view in admin._views:
+            if isinstance(view, kind) and view.endpoint == endpoint:
+                return view
+    return None
