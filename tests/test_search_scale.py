@@ -63,6 +63,51 @@ def test_indexed_search_finds_what_the_substring_search_finds(db, world, column)
     assert checked >= 5  # the comparison found rows, not only empty sets
 
 
+@pytest.mark.parametrize("column", ["name", "name_pinyin", "name_initials"])
+def test_small_scope_search_finds_what_the_substring_search_finds(db, world, column):
+    """A small scope's search (``plain``: an expression no index serves) finds exactly the same rows."""
+    people = _people(db, world)
+    field = getattr(Person, column)
+    checked = 0
+    for term in _terms(people) + ["zhang", "jianguo", "jg", "zj", "hai", "建国华"]:
+        small = set(db.session.scalars(select(Person.id).where(_term_condition(field, None, term, plain=True))))
+        plain = set(db.session.scalars(select(Person.id).where(_contains(field, term))))
+        assert small == plain, (column, term)
+        checked += bool(plain)
+    assert checked >= 5
+
+
+def test_a_clerks_search_filters_the_township_and_a_city_search_uses_the_indexes(
+        client, world, login, db, monkeypatch):
+    if db.session.get_bind().dialect.name != "postgresql":
+        pytest.skip("the choice is made from PostgreSQL's estimate; SQLite has no such indexes")
+    import views.base as base
+
+    _people(db, world, extra=0)
+    db.session.commit()
+    db.session.execute(text("ANALYZE person"))
+    db.session.commit()
+    real, seen = base._term_condition, []
+
+    def watched(field, alias, term, plain=False):
+        seen.append(plain)
+        return real(field, alias, term, plain)
+
+    monkeypatch.setattr(base, "_term_condition", watched)
+    monkeypatch.setattr(base, "SMALL_SCOPE_ROWS", 1_000)
+    for user, small in (("shanshan", True), ("city", False)):
+        seen.clear()
+        login(user)
+        page = client.get("/admin/person/?search=建国").get_data(as_text=True)
+        assert seen and set(seen) == {small}, (user, seen)
+        assert "张建国" in page and "欧阳建国华" in page and "李建" not in page
+    monkeypatch.setattr(base, "SMALL_SCOPE_ROWS", 0)  # the estimate decides: no scope is that small
+    seen.clear()
+    login("shanshan")
+    client.get("/admin/person/?search=建国")
+    assert seen and not any(seen)
+
+
 def test_list_search_of_short_chinese_terms(client, world, login, db):
     _people(db, world, extra=0)
     db.session.commit()
