@@ -450,6 +450,44 @@ def test_county_admin_gets_the_county_statistics_from_my_jobs(live_server, open_
     watch.check(page)
 
 
+def test_clerk_runs_a_big_export_and_a_big_import_as_jobs(live_server, open_as, monkeypatch, tmp_path):
+    """The list's export and the import page, above their thresholds (made small here): the export asks
+    first (the confirmation page), the import goes to 我的任务; both results download from there."""
+    from playwright.sync_api import expect
+    from test_import_job import person_rows, xlsx
+
+    from models import Person
+
+    app, base = live_server
+    monkeypatch.setitem(app.config, "EXPORT_SYNC_ROWS", 3)
+    monkeypatch.setitem(app.config, "IMPORT_SYNC_ROWS", 3)
+    page, watch = open_as("shanshan")
+
+    menu(page, "人员", "人员")
+    page.wait_for_url("**/admin/person/**")
+    page.locator("a.dropdown-toggle", has_text="导出").first.click()
+    page.locator("a.dropdown-item[href*='/export/csv']").click()
+    expect(page.locator(".job-confirm")).to_contain_text("约")  # a GET only asks, with the size
+    page.locator("button.job-start").click()
+    page.wait_for_url("**/admin/jobs/**")
+    link = page.locator("a.job-download")
+    expect(link).to_be_visible(timeout=60_000)
+    response = page.request.get(base + link.get_attribute("href"))
+    assert response.status == 200 and "姓名" in response.body().decode("utf-8-sig")
+
+    workbook = tmp_path / "people.xlsx"
+    workbook.write_bytes(xlsx(person_rows(5)))
+    page.goto(base + "/admin/person/import/")
+    page.set_input_files("input[type=file][name=file]", str(workbook))
+    page.locator("form[enctype='multipart/form-data'] button[type=submit]").click()
+    page.wait_for_url("**/admin/jobs/**")
+    expect(page.locator("a.job-download")).to_be_visible(timeout=60_000)
+    expect(page.locator("body")).to_contain_text("已导入 5 条记录")
+    with app.app_context():
+        assert _db.session.query(Person).filter(Person.name.like("导入%")).count() == 5
+    watch.check(page)
+
+
 def test_viewer_finds_no_write_control(live_server, open_as):
     _app, base = live_server
     page, watch = open_as("viewer")
